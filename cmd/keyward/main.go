@@ -1,0 +1,227 @@
+// Command keyward runs the Keyward identity provider and its admin commands.
+//
+//	keyward serve [--config FILE]              run the server (the default command)
+//	keyward migrate [--config FILE]            apply database migrations and exit
+//	keyward config check [--config FILE]       validate the configuration and print its sources
+//	keyward clients add|list|remove …          manage relying-party clients
+//	keyward users invite EMAIL [--admin]       print a one-time sign-up link
+//	keyward keys rotate                        rotate the signing keys
+//	keyward version
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/keyward/keyward/internal/app"
+	"github.com/keyward/keyward/store"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Stdout, os.Stderr, os.Environ()); err != nil {
+		fmt.Fprintln(os.Stderr, "keyward:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] != "" && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "serve":
+		return serve(ctx, args, stderr, environ)
+	case "migrate":
+		return withStore(ctx, "migrate", args, environ, func(_ context.Context, _ app.Config, st store.Store, _ []string) error {
+			fmt.Fprintln(stdout, "database is at the current schema")
+			return nil
+		})
+	case "config":
+		if len(args) == 0 || args[0] != "check" {
+			return errors.New("usage: keyward config check [--config FILE]")
+		}
+		return configCheck(args[1:], stdout, environ)
+	case "clients":
+		return clientsCmd(ctx, args, stdout, environ)
+	case "users":
+		return usersCmd(ctx, args, stdout, environ)
+	case "keys":
+		return keysCmd(ctx, args, stdout, environ)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "keyward", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprintln(stdout, usage)
+		return nil
+	}
+	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
+}
+
+const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|version] [--config FILE]`
+
+// parseFlags reads --config and returns the remaining arguments.
+func parseFlags(name string, args []string, extra func(*flag.FlagSet)) (string, []string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	path := fs.String("config", "", "configuration file (YAML)")
+	if extra != nil {
+		extra(fs)
+	}
+	// Flags may come after positional arguments (keyward users invite a@b --admin).
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return "", nil, fmt.Errorf("%s: %w", name, err)
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return *path, pos, nil
+}
+
+func newLogger(cfg app.Config, w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(cfg.Log.Level))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if cfg.Log.Format == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// prepare loads config and the master secret and opens the store.
+func prepare(ctx context.Context, path string, environ []string) (app.Config, store.Store, error) {
+	cfg, err := loadConfig(path, environ)
+	if err != nil {
+		return cfg, nil, err
+	}
+	sp, err := app.SecretPath(cfg)
+	if err != nil {
+		return cfg, nil, err
+	}
+	secret, _, err := app.LoadOrCreateSecret(sp)
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg.Secret = secret
+	st, err := app.OpenStore(ctx, cfg.Database)
+	if err != nil {
+		return cfg, nil, fmt.Errorf("database: %w", err)
+	}
+	return cfg, st, nil
+}
+
+func withStore(ctx context.Context, name string, args []string, environ []string, fn func(context.Context, app.Config, store.Store, []string) error) error {
+	path, pos, err := parseFlags(name, args, nil)
+	if err != nil {
+		return err
+	}
+	cfg, st, err := prepare(ctx, path, environ)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	return fn(ctx, cfg, st, pos)
+}
+
+func serve(ctx context.Context, args []string, stderr io.Writer, environ []string) error {
+	path, _, err := parseFlags("serve", args, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	cfg, st, err := prepare(ctx, path, environ)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	log := newLogger(cfg, stderr)
+	a, err := app.New(ctx, cfg, st, log, time.Now)
+	if err != nil {
+		return err
+	}
+	if token, ok, err := a.IDP.EnsureSetupInvite(ctx); err != nil {
+		return err
+	} else if ok {
+		// The one way in on an empty database: whoever opens it creates the first admin account.
+		log.Warn("no account exists yet: open the setup link to create the first (admin) account with a passkey",
+			"setup_url", cfg.Issuer+"/signup?invite="+token)
+	}
+
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	srv := &http.Server{
+		Handler:           a.Handler(),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       15 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return err
+	}
+	bg, cancelBG := context.WithCancel(ctx)
+	defer cancelBG()
+	go a.RunBackground(bg)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("keyward serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Backend(),
+		"version", version, "startup_ms", time.Since(start).Milliseconds())
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: draining in-flight requests")
+	cancelBG()
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	return nil
+}
+
+func configCheck(args []string, stdout io.Writer, environ []string) error {
+	path, _, err := parseFlags("config check", args, nil)
+	if err != nil {
+		return err
+	}
+	cfg, err := loadConfig(path, environ)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(cfg.Sources))
+	for k := range cfg.Sources {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Fprintln(stdout, "configuration is valid")
+	for _, k := range keys {
+		fmt.Fprintf(stdout, "  %s: from %s\n", k, cfg.Sources[k])
+	}
+	fmt.Fprintln(stdout, "  (every other key has its default)")
+	return nil
+}

@@ -1,0 +1,21 @@
+// Package idp is Keyward's domain: accounts, passkeys (a thin policy layer over go-webauthn),
+// invitations, registration policy and the security audit trail.
+//
+// It owns:
+//   - the relying-party configuration and its validation (config.go);
+//   - sign-up with a passkey, gated by the registration policy and invites (signup.go,
+//     invite.go);
+//   - sign-in, discoverable or email-first, with enumeration-resistant options (login.go,
+//     enumeration.go);
+//   - the server-side ceremony state: the whole go-webauthn SessionData plus purpose fields, as
+//     versioned JSON bound to the browser session and consumed by the first finish attempt
+//     (ceremony.go);
+//   - the audit events every security decision writes, in the same transaction as the change
+//     they describe, mirrored to the structured log (audit.go);
+//   - passkey labels from the AAGUID table (aaguid.go, passkey.go);
+//   - the typed domain errors the ui layer turns into responses (errors.go).
+//
+// idp imports no net/http, fosite or templ: the ui layer parses HTTP bodies with go-webauthn's
+// protocol.Parse*Body functions and hands the parsed data in. Every time comes from the
+// injected clock; every store write that belongs to one decision happens in one store.WithTx.
+package idp

@@ -1,0 +1,206 @@
+// Package app wires Keyward together from a typed, validated Config: the store, the domain
+// service, the OIDC provider and the HTTP surface. cmd/keyward reads files, flags and the
+// environment and calls it; tests call it directly with a real SQLite file.
+package app
+
+import (
+	"context"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keyward/keyward/idp"
+	"github.com/keyward/keyward/oidc"
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/store/postgres"
+	"github.com/keyward/keyward/store/sqlite"
+	"github.com/keyward/keyward/ui"
+)
+
+// App is a wired Keyward.
+type App struct {
+	Config   Config
+	Store    store.Store
+	IDP      *idp.Service
+	Provider *oidc.Provider
+	UI       *ui.Server
+	log      *slog.Logger
+	now      func() time.Time
+}
+
+// Key derivation labels. Never change one: the derived key would change and with it every
+// session cookie, opaque token, client secret hash or sealed signing key that depends on it.
+const (
+	labelKEK          = "keyward signing-key encryption v1"
+	labelGlobalSecret = "keyward oauth2 hmac v1"
+	labelClientSecret = "keyward client secret hash v1"
+	labelCookieHash   = "keyward cookie hash v1"
+	labelCookieBlock  = "keyward cookie block v1"
+	labelCSRF         = "keyward csrf v1"
+	labelEnumeration  = "keyward enumeration v1"
+)
+
+func derive(secret []byte, label string) []byte {
+	k, err := hkdf.Key(sha256.New, secret, nil, label, 32)
+	if err != nil {
+		panic(err) // only for lengths beyond 255*32: a programming error
+	}
+	return k
+}
+
+// OpenStore opens the configured backend, applying migrations.
+func OpenStore(ctx context.Context, database string) (store.Store, error) {
+	switch {
+	case strings.HasPrefix(database, "sqlite:"):
+		return sqlite.Open(ctx, strings.TrimPrefix(database, "sqlite:"), sqlite.Options{})
+	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
+		return postgres.Open(ctx, database, postgres.Options{})
+	}
+	return nil, errors.New("database: must be sqlite:PATH or postgres://…")
+}
+
+// New wires everything on an open store. now is the clock (time.Now in production).
+func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now func() time.Time) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if len(cfg.Secret) < 32 {
+		return nil, errors.New("secret: the master secret must be at least 32 bytes")
+	}
+	u, _ := url.Parse(cfg.Issuer)
+	origin := u.Scheme + "://" + u.Host
+	a := &App{Config: cfg, Store: st, log: log, now: now}
+
+	id, err := idp.New(idp.Config{
+		RPID: u.Hostname(), RPDisplayName: cfg.RPName, RPOrigins: []string{origin},
+		CeremonyTimeout: cfg.CeremonyTimeout, Registration: cfg.Registration,
+		EnumerationKey: derive(cfg.Secret, labelEnumeration),
+	}, st, log, now)
+	if err != nil {
+		return nil, err
+	}
+	a.IDP = id
+
+	var proxies []netip.Prefix
+	for _, p := range cfg.TrustedProxy {
+		if pfx, err := netip.ParsePrefix(p); err == nil {
+			proxies = append(proxies, pfx)
+		} else if addr, err := netip.ParseAddr(p); err == nil {
+			proxies = append(proxies, netip.PrefixFrom(addr, addr.BitLen()))
+		}
+	}
+	srv, err := ui.New(ui.Config{
+		Issuer: cfg.Issuer, Registration: cfg.Registration,
+		SessionIdle: cfg.Session.IdleTimeout, SessionAbsolute: cfg.Session.AbsoluteTimeout,
+		CookieKeys: [][]byte{derive(cfg.Secret, labelCookieHash), derive(cfg.Secret, labelCookieBlock)},
+		CSRFKey:    derive(cfg.Secret, labelCSRF), TrustedProxies: proxies,
+	}, st, id, log, now)
+	if err != nil {
+		return nil, err
+	}
+	a.UI = srv
+
+	keys, err := oidc.NewKeys(ctx, st, derive(cfg.Secret, labelKEK), now)
+	if err != nil {
+		return nil, err
+	}
+	op, err := oidc.New(oidc.Config{
+		Issuer: cfg.Issuer, AccessTokenTTL: cfg.Tokens.AccessTokenTTL, RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL,
+		IDTokenTTL: cfg.Tokens.IDTokenTTL, AuthCodeTTL: cfg.Tokens.AuthCodeTTL, KeyRetention: cfg.Tokens.KeyRetention,
+		GlobalSecret: derive(cfg.Secret, labelGlobalSecret), ClientSecretKey: derive(cfg.Secret, labelClientSecret),
+	}, st, keys, log, now, srv.RenderError)
+	if err != nil {
+		return nil, err
+	}
+	a.Provider = op
+	srv.SetProvider(op)
+
+	if err := a.syncClients(ctx); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Handler is the whole HTTP surface.
+func (a *App) Handler() http.Handler { return a.UI.Handler() }
+
+// syncClients makes the store's config-sourced clients equal the file's: added, updated, and
+// removed when gone from the file. Clients made with the CLI or console are left alone.
+func (a *App) syncClients(ctx context.Context) error {
+	existing, err := a.Store.ListClients(ctx)
+	if err != nil {
+		return err
+	}
+	inFile := map[string]bool{}
+	now := a.now().UTC()
+	for _, cc := range a.Config.Clients {
+		inFile[cc.ID] = true
+		secret := cc.Secret
+		if cc.SecretFile != "" {
+			if secret, err = readSecretFile(cc.SecretFile); err != nil {
+				return fmt.Errorf("clients %s: secret_file: %w", cc.ID, err)
+			}
+		}
+		c := &store.Client{ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
+			GrantTypes: cc.GrantTypes, Scopes: cc.Scopes, Public: cc.Public, FirstParty: cc.FirstParty,
+			IDTokenSignedAlg: cc.IDTokenSignedAlg, Source: "config", CreatedAt: now, UpdatedAt: now}
+		if !cc.Public {
+			c.SecretHash = a.Provider.HashSecret(secret)
+		}
+		old, err := a.Store.GetClient(ctx, cc.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			err = a.Store.CreateClient(ctx, c)
+		case err == nil:
+			if old.Source != "config" {
+				return fmt.Errorf("clients %s: a client with this id was created with the CLI or console", cc.ID)
+			}
+			c.CreatedAt = old.CreatedAt
+			err = a.Store.UpdateClient(ctx, c)
+		}
+		if err != nil {
+			return fmt.Errorf("clients %s: %w", cc.ID, err)
+		}
+	}
+	for _, c := range existing {
+		if c.Source == "config" && !inFile[c.ID] {
+			if err := a.Store.DeleteClient(ctx, c.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// RunBackground purges expired rows and reloads signing keys (a rotation on another replica
+// reaches this one within a minute) until ctx ends.
+func (a *App) RunBackground(ctx context.Context) {
+	purge := time.NewTicker(5 * time.Minute)
+	reload := time.NewTicker(time.Minute)
+	defer purge.Stop()
+	defer reload.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-purge.C:
+			n, err := a.Store.PurgeExpired(ctx, a.now().UTC())
+			if err != nil {
+				a.log.WarnContext(ctx, "purge failed", "err", err.Error())
+			} else if n > 0 {
+				a.log.InfoContext(ctx, "purged expired rows", "rows", n)
+			}
+		case <-reload.C:
+			if err := a.Provider.Keys().Reload(ctx); err != nil {
+				a.log.WarnContext(ctx, "signing key reload failed", "err", err.Error())
+			}
+		}
+	}
+}

@@ -1,0 +1,208 @@
+package app
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration file. Every key is documented in config.example.yaml and
+// every scalar can be overridden by KEYWARD_<PATH> (for example KEYWARD_SESSION_IDLE_TIMEOUT).
+type Config struct {
+	Issuer       string   `yaml:"issuer"`
+	Listen       string   `yaml:"listen"`
+	Database     string   `yaml:"database"`
+	SecretFile   string   `yaml:"secret_file"`
+	Registration string   `yaml:"registration"`
+	RPName       string   `yaml:"rp_name"`
+	TrustedProxy []string `yaml:"trusted_proxies"`
+	Log          struct {
+		Level  string `yaml:"level"`
+		Format string `yaml:"format"`
+	} `yaml:"log"`
+	Session struct {
+		IdleTimeout     time.Duration `yaml:"idle_timeout"`
+		AbsoluteTimeout time.Duration `yaml:"absolute_timeout"`
+	} `yaml:"session"`
+	Tokens struct {
+		AccessTokenTTL  time.Duration `yaml:"access_token_ttl"`
+		RefreshTokenTTL time.Duration `yaml:"refresh_token_ttl"`
+		IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
+		AuthCodeTTL     time.Duration `yaml:"auth_code_ttl"`
+		KeyRetention    time.Duration `yaml:"key_retention"`
+	} `yaml:"tokens"`
+	CeremonyTimeout time.Duration  `yaml:"ceremony_timeout"`
+	Clients         []ClientConfig `yaml:"clients"`
+
+	// Sources records where each key's value came from (default, file, env), for `config check`
+	// and the console; keys absent from it are defaults.
+	Sources map[string]string `yaml:"-"`
+
+	// Secret is the master secret (from secret_file); every other key derives from it.
+	Secret []byte `yaml:"-"`
+}
+
+// ClientConfig is a client declared in the file; it is synced into the store at start.
+type ClientConfig struct {
+	ID                     string   `yaml:"id"`
+	Name                   string   `yaml:"name"`
+	Secret                 string   `yaml:"secret"`
+	SecretFile             string   `yaml:"secret_file"`
+	RedirectURIs           []string `yaml:"redirect_uris"`
+	PostLogoutRedirectURIs []string `yaml:"post_logout_redirect_uris"`
+	Public                 bool     `yaml:"public"`
+	FirstParty             bool     `yaml:"first_party"`
+	Scopes                 []string `yaml:"scopes"`
+	GrantTypes             []string `yaml:"grant_types"`
+	IDTokenSignedAlg       string   `yaml:"id_token_signed_response_alg"`
+}
+
+// DefaultConfig is the zero-config setup: http://localhost:8080 on a SQLite file.
+func DefaultConfig() Config {
+	var c Config
+	c.Issuer = "http://localhost:8080"
+	c.Listen = "127.0.0.1:8080"
+	c.Database = "sqlite:keyward.db"
+	c.Registration = "invite"
+	c.RPName = "Keyward"
+	c.Log.Level = "info"
+	c.Log.Format = "json"
+	c.Session.IdleTimeout = time.Hour
+	c.Session.AbsoluteTimeout = 24 * time.Hour
+	c.Tokens.AccessTokenTTL = 15 * time.Minute
+	c.Tokens.RefreshTokenTTL = 30 * 24 * time.Hour
+	c.Tokens.IDTokenTTL = time.Hour
+	c.Tokens.AuthCodeTTL = 2 * time.Minute
+	c.Tokens.KeyRetention = 7 * 24 * time.Hour
+	c.CeremonyTimeout = 5 * time.Minute
+	return c
+}
+
+// Validate reports every problem, one line each, naming the key.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, a ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: "+format, append([]any{key}, a...)...))
+	}
+	if u, err := url.Parse(c.Issuer); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		bad("issuer", "must be an absolute http(s) URL, got %q", c.Issuer)
+	} else {
+		if u.Scheme == "http" && u.Hostname() != "localhost" {
+			bad("issuer", "must be https unless the host is localhost")
+		}
+		if u.Path != "" || u.RawQuery != "" || u.Fragment != "" {
+			bad("issuer", "must have no path, query, fragment or trailing slash")
+		}
+	}
+	if c.Listen == "" {
+		bad("listen", "must not be empty")
+	}
+	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
+		bad("database", "must be sqlite:PATH or postgres://…")
+	} else if c.Database == "sqlite:" {
+		bad("database", "sqlite: needs a file path")
+	}
+	switch c.Registration {
+	case "open", "invite", "closed":
+	default:
+		bad("registration", "must be open, invite or closed, got %q", c.Registration)
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "must be debug, info, warn or error")
+	}
+	switch c.Log.Format {
+	case "json", "text":
+	default:
+		bad("log.format", "must be json or text")
+	}
+	for _, p := range c.TrustedProxy {
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				bad("trusted_proxies", "%q is not an address or CIDR prefix", p)
+			}
+		}
+	}
+	pos := func(key string, d time.Duration) {
+		if d <= 0 {
+			bad(key, "must be a positive duration")
+		}
+	}
+	pos("session.idle_timeout", c.Session.IdleTimeout)
+	pos("session.absolute_timeout", c.Session.AbsoluteTimeout)
+	pos("tokens.access_token_ttl", c.Tokens.AccessTokenTTL)
+	pos("tokens.refresh_token_ttl", c.Tokens.RefreshTokenTTL)
+	pos("tokens.id_token_ttl", c.Tokens.IDTokenTTL)
+	pos("tokens.auth_code_ttl", c.Tokens.AuthCodeTTL)
+	pos("tokens.key_retention", c.Tokens.KeyRetention)
+	if c.Tokens.AuthCodeTTL > 10*time.Minute {
+		bad("tokens.auth_code_ttl", "must be at most 10m (ASVS 10.4.3)")
+	}
+	if c.CeremonyTimeout < 30*time.Second || c.CeremonyTimeout > 10*time.Minute {
+		bad("ceremony_timeout", "must be between 30s and 10m")
+	}
+	seen := map[string]bool{}
+	for i, cl := range c.Clients {
+		key := fmt.Sprintf("clients[%d]", i)
+		if cl.ID == "" {
+			bad(key+".id", "is required")
+		} else if seen[cl.ID] {
+			bad(key+".id", "%q is declared twice", cl.ID)
+		}
+		seen[cl.ID] = true
+		if cl.Public && (cl.Secret != "" || cl.SecretFile != "") {
+			bad(key, "a public client has no secret")
+		}
+		if !cl.Public && cl.Secret == "" && cl.SecretFile == "" {
+			bad(key, "a confidential client needs secret or secret_file")
+		}
+		if cl.Secret != "" && len(cl.Secret) < 32 {
+			bad(key+".secret", "must be at least 32 characters (use `openssl rand -base64 32`)")
+		}
+		if len(cl.RedirectURIs) == 0 {
+			bad(key+".redirect_uris", "at least one is required")
+		}
+		for _, u := range append(append([]string{}, cl.RedirectURIs...), cl.PostLogoutRedirectURIs...) {
+			if err := checkRedirectURI(u); err != nil {
+				bad(key+".redirect_uris", "%q: %v", u, err)
+			}
+		}
+		switch cl.IDTokenSignedAlg {
+		case "", "RS256", "ES256":
+		default:
+			bad(key+".id_token_signed_response_alg", "must be RS256 or ES256")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// checkRedirectURI applies RFC 9700 §2.6 at registration: absolute, no fragment, https, or http
+// only on a loopback address or localhost; no scheme that runs code.
+func checkRedirectURI(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" {
+		return errors.New("must be an absolute URL")
+	}
+	if u.Fragment != "" || strings.Contains(raw, "#") {
+		return errors.New("must not have a fragment")
+	}
+	q := u.Query()
+	if q.Has("code") || q.Has("state") {
+		return errors.New("must not carry code or state parameters")
+	}
+	switch u.Scheme {
+	case "https":
+		return nil
+	case "http":
+		h := u.Hostname()
+		if a, err := netip.ParseAddr(h); (err == nil && a.IsLoopback()) || h == "localhost" {
+			return nil
+		}
+		return errors.New("http is allowed only for loopback addresses")
+	}
+	return fmt.Errorf("scheme %q is not allowed", u.Scheme)
+}

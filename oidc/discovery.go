@@ -1,0 +1,51 @@
+package oidc
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// discoveryDocument lists exactly what Keyward supports (OIDC Discovery §3, RFC 8414).
+func (p *Provider) discoveryDocument() ([]byte, error) {
+	iss := p.cfg.Issuer
+	return json.Marshal(map[string]any{
+		"issuer":                                        iss,
+		"authorization_endpoint":                        iss + "/oauth2/authorize",
+		"token_endpoint":                                iss + "/oauth2/token",
+		"userinfo_endpoint":                             iss + "/oauth2/userinfo",
+		"jwks_uri":                                      iss + "/oauth2/jwks",
+		"revocation_endpoint":                           iss + "/oauth2/revoke",
+		"introspection_endpoint":                        iss + "/oauth2/introspect",
+		"response_types_supported":                      []string{"code"},
+		"response_modes_supported":                      []string{"query", "form_post"},
+		"grant_types_supported":                         []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                       []string{"public"},
+		"id_token_signing_alg_values_supported":         []string{AlgRS256, AlgES256},
+		"token_endpoint_auth_methods_supported":         []string{"client_secret_basic", "client_secret_post", "none"},
+		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
+		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+		"scopes_supported":                              []string{"openid", "profile", "email", "offline_access"},
+		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
+			"azp", "at_hash", "sid", "name", "updated_at", "email", "email_verified"},
+		"code_challenge_methods_supported":               []string{"S256"},
+		"authorization_response_iss_parameter_supported": true,
+		"request_parameter_supported":                    false,
+		"request_uri_parameter_supported":                false,
+		"claims_parameter_supported":                     false,
+		"prompt_values_supported":                        []string{"none", "login", "consent", "select_account"},
+		"acr_values_supported":                           []string{"phr", "phrh"},
+	})
+}
+
+func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(p.discovery)
+}
+
+// serveJWKS: caches may keep the set for five minutes, well inside the retired-key overlap.
+func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/jwk-set+json")
+	w.Header().Set("Cache-Control", "public, max-age=300")
+	_, _ = w.Write(p.keys.JWKS())
+}

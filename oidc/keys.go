@@ -1,0 +1,281 @@
+package oidc
+
+import (
+	"context"
+	"crypto"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	jose "github.com/go-jose/go-jose/v3"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/keyward/keyward/store"
+)
+
+// Supported JWT signing algorithms. RS256 is the OIDC default every client must accept;
+// ES256 is faster and may be chosen per client.
+const (
+	AlgRS256 = "RS256"
+	AlgES256 = "ES256"
+)
+
+type signingKey struct {
+	kid     string
+	alg     string
+	private crypto.Signer
+	retired bool
+}
+
+// Keys holds the signing keys in memory (decrypted once, not per request) and the JWKS
+// document derived from them. Private keys are sealed at rest with AES-256-GCM under kek.
+type Keys struct {
+	st  store.Store
+	kek cipher.AEAD
+	now func() time.Time
+
+	mu     sync.RWMutex
+	byKID  map[string]*signingKey
+	active map[string]*signingKey // alg → newest unretired key
+	jwks   []byte
+}
+
+// NewKeys loads the keys, creating an RS256 and an ES256 key when none is active.
+func NewKeys(ctx context.Context, st store.Store, kek []byte, now func() time.Time) (*Keys, error) {
+	block, err := aes.NewCipher(kek)
+	if err != nil {
+		return nil, fmt.Errorf("oidc: key encryption key: %w", err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, err
+	}
+	k := &Keys{st: st, kek: aead, now: now}
+	if err := k.Reload(ctx); err != nil {
+		return nil, err
+	}
+	for _, alg := range []string{AlgRS256, AlgES256} {
+		if k.activeKey(alg) == nil {
+			if err := k.create(ctx, alg); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return k, k.Reload(ctx)
+}
+
+func (k *Keys) activeKey(alg string) *signingKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.active[alg]
+}
+
+func (k *Keys) create(ctx context.Context, alg string) error {
+	var priv crypto.Signer
+	var err error
+	switch alg {
+	case AlgRS256:
+		priv, err = rsa.GenerateKey(rand.Reader, 2048)
+	case AlgES256:
+		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	default:
+		return fmt.Errorf("oidc: unsupported signing algorithm %q", alg)
+	}
+	if err != nil {
+		return err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(priv)
+	if err != nil {
+		return err
+	}
+	thumb, err := (&jose.JSONWebKey{Key: priv.Public()}).Thumbprint(crypto.SHA256)
+	if err != nil {
+		return err
+	}
+	kid := base64.RawURLEncoding.EncodeToString(thumb)
+	nonce := make([]byte, k.kek.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return err
+	}
+	sealed := k.kek.Seal(nonce, nonce, der, []byte(kid))
+	return k.st.CreateSigningKey(ctx, &store.SigningKey{ID: kid, Alg: alg, PrivateKey: sealed, CreatedAt: k.now().UTC()})
+}
+
+// Reload reads the keys from the store; other replicas see a rotation after their next Reload.
+func (k *Keys) Reload(ctx context.Context) error {
+	rows, err := k.st.ListSigningKeys(ctx)
+	if err != nil {
+		return fmt.Errorf("oidc: list signing keys: %w", err)
+	}
+	now := k.now()
+	byKID := map[string]*signingKey{}
+	active := map[string]*signingKey{}
+	var set jose.JSONWebKeySet
+	for _, r := range rows { // newest first
+		if !r.ExpiresAt.IsZero() && !r.ExpiresAt.After(now) {
+			continue
+		}
+		ns := k.kek.NonceSize()
+		if len(r.PrivateKey) < ns {
+			return fmt.Errorf("oidc: signing key %s is corrupt", r.ID)
+		}
+		der, err := k.kek.Open(nil, r.PrivateKey[:ns], r.PrivateKey[ns:], []byte(r.ID))
+		if err != nil {
+			return fmt.Errorf("oidc: signing key %s cannot be decrypted with the configured key: %w", r.ID, err)
+		}
+		parsed, err := x509.ParsePKCS8PrivateKey(der)
+		if err != nil {
+			return fmt.Errorf("oidc: signing key %s: %w", r.ID, err)
+		}
+		signer, ok := parsed.(crypto.Signer)
+		if !ok {
+			return fmt.Errorf("oidc: signing key %s has type %T", r.ID, parsed)
+		}
+		sk := &signingKey{kid: r.ID, alg: r.Alg, private: signer, retired: !r.RetiredAt.IsZero()}
+		byKID[r.ID] = sk
+		if !sk.retired && active[r.Alg] == nil {
+			active[r.Alg] = sk
+		}
+		set.Keys = append(set.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: r.ID, Algorithm: r.Alg, Use: "sig"})
+	}
+	doc, err := json.Marshal(set)
+	if err != nil {
+		return err
+	}
+	k.mu.Lock()
+	k.byKID, k.active, k.jwks = byKID, active, doc
+	k.mu.Unlock()
+	return nil
+}
+
+// Rotate creates new active keys and retires the old ones, which stay in the JWKS for
+// retention so that every token they signed can still be verified until it expires.
+func (k *Keys) Rotate(ctx context.Context, retention time.Duration) error {
+	rows, err := k.st.ListSigningKeys(ctx)
+	if err != nil {
+		return err
+	}
+	for _, alg := range []string{AlgRS256, AlgES256} {
+		if err := k.create(ctx, alg); err != nil {
+			return err
+		}
+	}
+	now := k.now().UTC()
+	for i := range rows {
+		r := rows[i]
+		if r.RetiredAt.IsZero() {
+			r.RetiredAt, r.ExpiresAt = now, now.Add(retention)
+			if err := k.st.UpdateSigningKey(ctx, &r); err != nil {
+				return err
+			}
+		}
+	}
+	return k.Reload(ctx)
+}
+
+// JWKS returns the public key set document.
+func (k *Keys) JWKS() []byte {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.jwks
+}
+
+// KID returns the kid of the active key for alg (RS256 when alg is unknown).
+func (k *Keys) KID(alg string) string {
+	sk := k.activeKey(alg)
+	if sk == nil {
+		sk = k.activeKey(AlgRS256)
+	}
+	if sk == nil {
+		return ""
+	}
+	return sk.kid
+}
+
+func (k *Keys) byID(kid string) *signingKey {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return k.byKID[kid]
+}
+
+var errUnknownKey = errors.New("oidc: unknown signing key")
+
+// signer implements fosite's jwt.Signer over Keys: it signs with the key named by the token
+// header's kid (the session sets it per client) and verifies with whichever published key the
+// token names, so tokens signed before a rotation still verify.
+type signer struct{ keys *Keys }
+
+var _ jwt.Signer = signer{}
+
+func (s signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
+	kid, _ := header.ToMap()["kid"].(string)
+	sk := s.keys.byID(kid)
+	if sk == nil || sk.retired {
+		sk = s.keys.activeKey(AlgRS256)
+	}
+	if sk == nil {
+		return "", "", errUnknownKey
+	}
+	h := header.ToMap()
+	h["kid"] = sk.kid
+	tok := jwt.NewWithClaims(jose.SignatureAlgorithm(sk.alg), claims)
+	for k, v := range h {
+		tok.Header[k] = v
+	}
+	raw, err := tok.SignedString(sk.private)
+	if err != nil {
+		return "", "", err
+	}
+	sig, err := s.GetSignature(context.Background(), raw)
+	return raw, sig, err
+}
+
+func (s signer) keyFunc(t *jwt.Token) (interface{}, error) {
+	kid, _ := t.Header["kid"].(string)
+	sk := s.keys.byID(kid)
+	if sk == nil {
+		return nil, errUnknownKey
+	}
+	if alg, _ := t.Header["alg"].(string); alg != sk.alg {
+		return nil, errUnknownKey
+	}
+	return sk.private.Public(), nil
+}
+
+func (s signer) Validate(ctx context.Context, token string) (string, error) {
+	if _, err := s.Decode(ctx, token); err != nil {
+		return "", err
+	}
+	return s.GetSignature(ctx, token)
+}
+
+func (s signer) Decode(_ context.Context, token string) (*jwt.Token, error) {
+	return jwt.ParseWithClaims(token, jwt.MapClaims{}, s.keyFunc)
+}
+
+func (s signer) GetSignature(_ context.Context, token string) (string, error) {
+	for i := len(token) - 1; i >= 0; i-- {
+		if token[i] == '.' {
+			return token[i+1:], nil
+		}
+	}
+	return "", errors.New("oidc: malformed JWT")
+}
+
+func (s signer) Hash(_ context.Context, in []byte) ([]byte, error) {
+	h := crypto.SHA256.New()
+	h.Write(in)
+	return h.Sum(nil), nil
+}
+
+func (s signer) GetSigningMethodLength(context.Context) int { return crypto.SHA256.Size() }

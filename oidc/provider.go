@@ -1,0 +1,205 @@
+package oidc
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"html/template"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/openid"
+
+	"github.com/keyward/keyward/store"
+)
+
+// Config is the provider's typed configuration; cmd/ fills it.
+type Config struct {
+	Issuer          string
+	LoginPath       string        // default "/login"
+	ConsentPath     string        // default "/consent"
+	AccessTokenTTL  time.Duration // default 15m
+	RefreshTokenTTL time.Duration // default 30 days (sliding; absolute cap is policy, see docs)
+	IDTokenTTL      time.Duration // default 1h
+	AuthCodeTTL     time.Duration // default 2m (ASVS 10.4.3: at most 10 minutes)
+	InteractionTTL  time.Duration // default 30m
+	KeyRetention    time.Duration // how long a retired key stays in the JWKS; default 7 days
+	// GlobalSecret is the 32-byte HMAC key for opaque tokens (derived by cmd/ from the master
+	// secret with HKDF; the derivation never changes, or every token dies).
+	GlobalSecret []byte
+	// ClientSecretKey keys the client secret hash.
+	ClientSecretKey []byte
+}
+
+func (c *Config) defaults() {
+	def := func(d *time.Duration, v time.Duration) {
+		if *d == 0 {
+			*d = v
+		}
+	}
+	if c.LoginPath == "" {
+		c.LoginPath = "/login"
+	}
+	if c.ConsentPath == "" {
+		c.ConsentPath = "/consent"
+	}
+	def(&c.AccessTokenTTL, 15*time.Minute)
+	def(&c.RefreshTokenTTL, 30*24*time.Hour)
+	def(&c.IDTokenTTL, time.Hour)
+	def(&c.AuthCodeTTL, 2*time.Minute)
+	def(&c.InteractionTTL, 30*time.Minute)
+	def(&c.KeyRetention, 7*24*time.Hour)
+}
+
+// Validate reports every problem at once.
+func (c Config) Validate() error {
+	var errs []error
+	u, err := url.Parse(c.Issuer)
+	switch {
+	case c.Issuer == "" || err != nil || u.Host == "":
+		errs = append(errs, errors.New("issuer: must be an absolute URL"))
+	case u.RawQuery != "" || u.Fragment != "" || strings.HasSuffix(c.Issuer, "/"):
+		errs = append(errs, errors.New("issuer: must have no query, fragment or trailing slash"))
+	case u.Scheme != "https" && !(u.Scheme == "http" && u.Hostname() == "localhost"):
+		errs = append(errs, errors.New("issuer: must be https (http only for localhost)"))
+	}
+	if len(c.GlobalSecret) < 32 {
+		errs = append(errs, errors.New("oidc: global secret must be at least 32 bytes"))
+	}
+	if len(c.ClientSecretKey) < 32 {
+		errs = append(errs, errors.New("oidc: client secret key must be at least 32 bytes"))
+	}
+	return errors.Join(errs...)
+}
+
+// ErrorRenderer shows an error page to a person; ui supplies it.
+type ErrorRenderer func(w http.ResponseWriter, r *http.Request, status int, code, message string)
+
+// Provider is the OAuth 2.0 / OpenID Connect provider.
+type Provider struct {
+	cfg       Config
+	st        store.Store
+	storage   *Storage
+	keys      *Keys
+	oauth     fosite.OAuth2Provider
+	fcfg      *fosite.Config
+	hasher    *SecretHasher
+	log       *slog.Logger
+	now       func() time.Time
+	renderErr ErrorRenderer
+	discovery []byte
+	formPost  *template.Template
+	formHash  string
+}
+
+// New builds the provider. keys must already be loaded (NewKeys).
+func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() time.Time, renderErr ErrorRenderer) (*Provider, error) {
+	cfg.defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	p := &Provider{cfg: cfg, st: st, keys: keys, log: log, now: now, renderErr: renderErr,
+		hasher: NewSecretHasher(cfg.ClientSecretKey)}
+	p.storage = &Storage{st: st, clients: &clientCache{st: st}, now: now}
+	p.formPost, p.formHash = formPostTemplate(cfg.Issuer)
+	p.fcfg = &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenTTL,
+		RefreshTokenLifespan:           cfg.RefreshTokenTTL,
+		AuthorizeCodeLifespan:          cfg.AuthCodeTTL,
+		IDTokenLifespan:                cfg.IDTokenTTL,
+		IDTokenIssuer:                  cfg.Issuer,
+		AccessTokenIssuer:              cfg.Issuer,
+		TokenURL:                       cfg.Issuer + "/oauth2/token",
+		SendDebugMessagesToClients:     false,
+		EnforcePKCE:                    true,
+		EnforcePKCEForPublicClients:    true,
+		EnablePKCEPlainChallengeMethod: false,
+		ScopeStrategy:                  fosite.ExactScopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		RefreshTokenScopes:             []string{"offline_access"},
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+		GlobalSecret:                   cfg.GlobalSecret,
+		ClientSecretsHasher:            p.hasher,
+		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
+		FormPostHTMLTemplate:           p.formPost,
+		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
+	}
+	sign := signer{keys: keys}
+	strategy := &compose.CommonStrategy{
+		CoreStrategy:               compose.NewOAuth2HMACStrategy(p.fcfg),
+		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: sign, Config: p.fcfg},
+		Signer:                     sign,
+	}
+	// An explicit list: ComposeAllEnabled would also enable the implicit, hybrid and password
+	// grants that RFC 9700 forbids.
+	p.oauth = compose.Compose(p.fcfg, p.storage, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
+		compose.OAuth2PKCEFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+	)
+	doc, err := p.discoveryDocument()
+	if err != nil {
+		return nil, err
+	}
+	p.discovery = doc
+	return p, nil
+}
+
+// Keys returns the signing keys (for rotation from the CLI and a reload loop).
+func (p *Provider) Keys() *Keys { return p.keys }
+
+// HashSecret returns the stored form of a client secret.
+func (p *Provider) HashSecret(secret string) []byte {
+	h, _ := p.hasher.Hash(context.Background(), []byte(secret))
+	return h
+}
+
+// Mount registers the protocol endpoints that need no browser session.
+func (p *Provider) Mount(mux *http.ServeMux) {
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.serveDiscovery)
+	mux.HandleFunc("GET /oauth2/jwks", p.serveJWKS)
+	mux.HandleFunc("POST /oauth2/token", p.serveToken)
+	mux.HandleFunc("GET /oauth2/userinfo", p.serveUserInfo)
+	mux.HandleFunc("POST /oauth2/userinfo", p.serveUserInfo)
+	mux.HandleFunc("POST /oauth2/revoke", p.serveRevoke)
+	mux.HandleFunc("POST /oauth2/introspect", p.serveIntrospect)
+}
+
+// sid is the public `sid` claim for an OP session: derived, so the store id never leaves.
+func sid(sessionID string) string {
+	h := sha256.Sum256([]byte("keyward sid\x00" + sessionID))
+	return base64.RawURLEncoding.EncodeToString(h[:16])
+}
+
+// formPostTemplate renders response_mode=form_post with the RFC 9207 iss parameter. Its one
+// inline script is allowed by hash in that response's CSP.
+func formPostTemplate(issuer string) (*template.Template, string) {
+	const script = `document.forms[0].submit()`
+	h := sha256.Sum256([]byte(script))
+	t := template.Must(template.New("form_post").Parse(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>Continue</title></head><body><form method="post" action="{{ .RedirURL }}">{{ range $key, $value := .Parameters }}{{ range $value }}<input type="hidden" name="{{ $key }}" value="{{ . }}">{{ end }}{{ end }}<input type="hidden" name="iss" value="` + template.HTMLEscapeString(issuer) + `"><noscript><button type="submit">Continue</button></noscript></form><script>` + script + `</script></body></html>`))
+	return t, "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+}
+
+func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, err error) {
+	p.log.ErrorContext(r.Context(), "oidc internal error", "err", err.Error(), "path", r.URL.Path)
+	if errors.Is(err, store.ErrUnavailable) || errors.Is(err, store.ErrConflict) {
+		w.Header().Set("Retry-After", "1")
+		p.renderErr(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", "Keyward is briefly unavailable. Try again in a moment.")
+		return
+	}
+	p.renderErr(w, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
+}
+
+var _ = fmt.Sprintf

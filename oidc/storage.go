@@ -1,0 +1,329 @@
+package oidc
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"time"
+
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/handler/openid"
+	"github.com/ory/fosite/handler/pkce"
+
+	"github.com/keyward/keyward/store"
+)
+
+// kindJTI keeps used client-assertion ids (RFC 7523 replay protection) in the token table.
+const kindJTI = "jti"
+
+// Storage adapts fosite's storage interfaces onto store.Store. fosite only type-asserts these
+// at start-up, so the assertions below catch a missing method at compile time.
+type Storage struct {
+	st      store.Store
+	clients *clientCache
+	now     func() time.Time
+}
+
+var (
+	_ fosite.ClientManager               = (*Storage)(nil)
+	_ oauth2.CoreStorage                 = (*Storage)(nil)
+	_ oauth2.TokenRevocationStorage      = (*Storage)(nil)
+	_ pkce.PKCERequestStorage            = (*Storage)(nil)
+	_ openid.OpenIDConnectRequestStorage = (*Storage)(nil)
+	// Same method set as fosite/storage.Transactional (that package drags in test helpers).
+	_ interface {
+		BeginTX(context.Context) (context.Context, error)
+		Commit(context.Context) error
+		Rollback(context.Context) error
+	} = (*Storage)(nil)
+)
+
+type txKey struct{}
+
+// q returns the transaction fosite opened on ctx, or the store itself.
+func (s *Storage) q(ctx context.Context) store.Queries {
+	if tx, ok := ctx.Value(txKey{}).(store.Tx); ok {
+		return tx
+	}
+	return s.st
+}
+
+func (s *Storage) BeginTX(ctx context.Context) (context.Context, error) {
+	if _, ok := ctx.Value(txKey{}).(store.Tx); ok {
+		return ctx, nil
+	}
+	tx, err := s.st.Begin(ctx)
+	if err != nil {
+		return ctx, err
+	}
+	return context.WithValue(ctx, txKey{}, tx), nil
+}
+
+func (s *Storage) Commit(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(store.Tx)
+	if !ok {
+		return errors.New("oidc: commit without transaction")
+	}
+	return mapStoreErr(tx.Commit())
+}
+
+func (s *Storage) Rollback(ctx context.Context) error {
+	tx, ok := ctx.Value(txKey{}).(store.Tx)
+	if !ok {
+		return errors.New("oidc: rollback without transaction")
+	}
+	return tx.Rollback()
+}
+
+// mapStoreErr translates store sentinels into the ones fosite acts on, once, here.
+func mapStoreErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fosite.ErrNotFound.WithWrap(err)
+	case errors.Is(err, store.ErrConflict):
+		return fosite.ErrSerializationFailure.WithWrap(err)
+	}
+	return err
+}
+
+// GetClient implements fosite.ClientManager.
+func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, error) {
+	c, err := s.clients.get(ctx, id)
+	if err != nil {
+		return nil, mapStoreErr(err)
+	}
+	return c, nil
+}
+
+func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
+	t, err := s.q(ctx).GetOAuthToken(ctx, kindJTI, jti)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if t.ExpiresAt.After(s.now()) {
+		return fosite.ErrJTIKnown
+	}
+	return nil
+}
+
+func (s *Storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
+	q := s.q(ctx)
+	err := q.CreateOAuthToken(ctx, &store.OAuthToken{Kind: kindJTI, Signature: jti, RequestID: jti,
+		Active: true, RequestedAt: s.now().UTC(), ExpiresAt: exp.UTC()})
+	if errors.Is(err, store.ErrAlreadyExists) {
+		return fosite.ErrJTIKnown
+	}
+	return err
+}
+
+// storedRequest is the JSON shape of a fosite request in store.OAuthToken.Request.
+type storedRequest struct {
+	V               int             `json:"v"`
+	ID              string          `json:"id"`
+	RequestedAt     time.Time       `json:"requested_at"`
+	ClientID        string          `json:"client_id"`
+	Scopes          []string        `json:"scopes"`
+	GrantedScopes   []string        `json:"granted_scopes"`
+	Audience        []string        `json:"audience,omitempty"`
+	GrantedAudience []string        `json:"granted_audience,omitempty"`
+	Form            string          `json:"form"`
+	Session         json.RawMessage `json:"session"`
+}
+
+// secretParams never reach the database: a dump must not yield a usable credential.
+var secretParams = []string{"client_secret", "client_assertion", "code_verifier", "code", "refresh_token", "password"}
+
+func (s *Storage) create(ctx context.Context, kind, signature string, r fosite.Requester, expiry fosite.TokenType) error {
+	sess, ok := r.GetSession().(*Session)
+	if !ok {
+		return fmt.Errorf("oidc: unexpected session type %T", r.GetSession())
+	}
+	form := url.Values{}
+	for k, v := range r.GetRequestForm() {
+		form[k] = v
+	}
+	for _, k := range secretParams {
+		form.Del(k)
+	}
+	sessJSON, err := json.Marshal(sess)
+	if err != nil {
+		return err
+	}
+	body, err := json.Marshal(storedRequest{
+		V: 1, ID: r.GetID(), RequestedAt: r.GetRequestedAt(), ClientID: r.GetClient().GetID(),
+		Scopes: r.GetRequestedScopes(), GrantedScopes: r.GetGrantedScopes(),
+		Audience: r.GetRequestedAudience(), GrantedAudience: r.GetGrantedAudience(),
+		Form: form.Encode(), Session: sessJSON,
+	})
+	if err != nil {
+		return err
+	}
+	return mapStoreErr(s.q(ctx).CreateOAuthToken(ctx, &store.OAuthToken{
+		Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
+		Subject: sess.GetSubject(), SessionID: sess.BrowserSession, Active: true,
+		RequestedAt: r.GetRequestedAt().UTC(), ExpiresAt: sess.expiry(expiry).UTC(), Request: body,
+	}))
+}
+
+// get loads a row and rebuilds the fosite request, decoding the session into sess.
+func (s *Storage) get(ctx context.Context, kind, signature string, sess fosite.Session) (*fosite.Request, *store.OAuthToken, error) {
+	t, err := s.q(ctx).GetOAuthToken(ctx, kind, signature)
+	if err != nil {
+		return nil, nil, mapStoreErr(err)
+	}
+	var sr storedRequest
+	if err := json.Unmarshal(t.Request, &sr); err != nil {
+		return nil, nil, fmt.Errorf("oidc: decode stored request: %w", err)
+	}
+	if sr.V != 1 {
+		return nil, nil, fmt.Errorf("oidc: stored request version %d unknown", sr.V)
+	}
+	if sess == nil {
+		sess = newSession()
+	}
+	if err := json.Unmarshal(sr.Session, sess); err != nil {
+		return nil, nil, fmt.Errorf("oidc: decode stored session: %w", err)
+	}
+	client, err := s.clients.get(ctx, sr.ClientID)
+	if err != nil {
+		// A deleted client's tokens are dead.
+		return nil, nil, mapStoreErr(err)
+	}
+	form, err := url.ParseQuery(sr.Form)
+	if err != nil {
+		return nil, nil, fmt.Errorf("oidc: decode stored form: %w", err)
+	}
+	return &fosite.Request{
+		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: client,
+		RequestedScope: sr.Scopes, GrantedScope: sr.GrantedScopes,
+		RequestedAudience: sr.Audience, GrantedAudience: sr.GrantedAudience,
+		Form: form, Session: sess,
+	}, t, nil
+}
+
+func (s *Storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, store.KindAuthorizeCode, code, r, fosite.AuthorizeCode)
+}
+
+// GetAuthorizeCodeSession returns the request together with ErrInvalidatedAuthorizeCode for a
+// used code, so fosite revokes every token issued from it.
+func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, sess fosite.Session) (fosite.Requester, error) {
+	r, t, err := s.get(ctx, store.KindAuthorizeCode, code, sess)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return r, fosite.ErrInvalidatedAuthorizeCode
+	}
+	return r, nil
+}
+
+// errCodeRace marks the loser of two concurrent redemptions of one code; the token endpoint
+// answers it with invalid_grant instead of fosite's server_error.
+var errCodeRace = errors.New("authorization code already redeemed")
+
+func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
+	err := s.q(ctx).DeactivateOAuthToken(ctx, store.KindAuthorizeCode, code)
+	if errors.Is(err, store.ErrNotFound) {
+		return errCodeRace
+	}
+	return mapStoreErr(err)
+}
+
+func (s *Storage) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, store.KindAccessToken, sig, r, fosite.AccessToken)
+}
+
+func (s *Storage) GetAccessTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	r, _, err := s.get(ctx, store.KindAccessToken, sig, sess)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Storage) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindAccessToken, sig))
+}
+
+func (s *Storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
+	return s.create(ctx, store.KindRefreshToken, sig, r, fosite.RefreshToken)
+}
+
+// GetRefreshTokenSession keeps rotated tokens as inactive rows and reports them with
+// ErrInactiveToken: that is how fosite detects reuse and revokes the family.
+func (s *Storage) GetRefreshTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	r, t, err := s.get(ctx, store.KindRefreshToken, sig, sess)
+	if err != nil {
+		return nil, err
+	}
+	if !t.Active {
+		return r, fosite.ErrInactiveToken
+	}
+	return r, nil
+}
+
+func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) error {
+	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindRefreshToken, sig))
+}
+
+// RotateRefreshToken deactivates the presented token (one winner under concurrency: the
+// loser gets ErrSerializationFailure) and drops the family's access tokens.
+func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	q := s.q(ctx)
+	if err := q.DeactivateOAuthToken(ctx, store.KindRefreshToken, sig); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return fosite.ErrSerializationFailure.WithWrap(err)
+		}
+		return mapStoreErr(err)
+	}
+	return mapStoreErr(q.DeleteOAuthTokensByRequest(ctx, store.KindAccessToken, requestID))
+}
+
+func (s *Storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	return mapStoreErr(s.q(ctx).DeactivateOAuthTokensByRequest(ctx, store.KindRefreshToken, requestID))
+}
+
+func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	return mapStoreErr(s.q(ctx).DeleteOAuthTokensByRequest(ctx, store.KindAccessToken, requestID))
+}
+
+func (s *Storage) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
+	return s.create(ctx, store.KindPKCE, sig, r, fosite.AuthorizeCode)
+}
+
+func (s *Storage) GetPKCERequestSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
+	r, _, err := s.get(ctx, store.KindPKCE, sig, sess)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
+	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindPKCE, sig))
+}
+
+func (s *Storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
+	return s.create(ctx, store.KindOIDC, code, r, fosite.AuthorizeCode)
+}
+
+func (s *Storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
+	got, _, err := s.get(ctx, store.KindOIDC, code, r.GetSession())
+	if err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
+	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindOIDC, code))
+}
