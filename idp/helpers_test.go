@@ -49,6 +49,7 @@ type env struct {
 	svc   *Service
 	clock *clock
 	cfg   Config
+	log   *slog.Logger // nil: discarded
 }
 
 func testConfig() Config {
@@ -82,7 +83,7 @@ func newEnv(t *testing.T, edit ...func(*Config)) *env {
 
 func (e *env) newService(st store.Store) *Service {
 	e.t.Helper()
-	svc, err := New(e.cfg, st, slog.New(slog.DiscardHandler), e.clock.Now)
+	svc, err := New(e.cfg, st, e.log, e.clock.Now)
 	if err != nil {
 		e.t.Fatalf("New: %v", err)
 	}

@@ -168,7 +168,7 @@ func TestLoginVerificationFailures(t *testing.T) {
 			}
 			evs := e.audit(EventLoginFailed)
 			if len(evs) != failed+1 || evs[0].Result != CodeVerificationFailed || evs[0].IP != "192.0.2.1" {
-				t.Fatalf("login.failed events: %d → %d, newest %+v", failed, len(evs), evs[0])
+				t.Fatalf("login.failed events: %d → %d: %+v", failed, len(evs), evs)
 			}
 			// The attempt consumed the ceremony.
 			_, err = e.svc.FinishLogin(e.ctx, meta("s"), resp)

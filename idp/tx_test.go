@@ -136,3 +136,38 @@ func TestClosedStoreKeepsCeremony(t *testing.T) {
 		t.Fatalf("finish after reopening = %+v, %v", auth, err)
 	}
 }
+
+// WA-01 (e): of 20 concurrent finishes of one valid assertion exactly one succeeds.
+func TestWA01_ConcurrentFinishOneWinner(t *testing.T) {
+	e := newEnv(t)
+	e.admin()
+	acct, a := e.user("alice@example.com", softauthn.Options{})
+	assertion, err := e.svc.BeginLogin(e.ctx, meta("s"), LoginRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp := getResponse(t, a, assertion)
+	errs := make(chan error, 20)
+	for range 20 {
+		go func() {
+			_, err := e.svc.FinishLogin(e.ctx, meta("s"), resp)
+			errs <- err
+		}()
+	}
+	wins := 0
+	for range 20 {
+		switch err := <-errs; CodeOf(err) {
+		case "":
+			if err != nil {
+				t.Fatalf("internal error: %v", err)
+			}
+			wins++
+		case CodeCeremonyExpired:
+		default:
+			t.Fatalf("unexpected %v", err)
+		}
+	}
+	if wins != 1 || len(e.audit(EventLoginSucceeded)) != 1 || e.credentials(acct.ID)[0].SignCount != 1 {
+		t.Fatalf("wins = %d", wins)
+	}
+}

@@ -109,7 +109,10 @@ func (rp *fakeRP) handler() http.Handler {
 	mux.HandleFunc("POST /webauthn/signup/finish", rp.signupFinish)
 	mux.HandleFunc("POST /webauthn/login/begin", rp.loginBegin)
 	mux.HandleFunc("POST /webauthn/login/finish", rp.loginFinish)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		mux.ServeHTTP(w, r)
+	})
 }
 
 func (rp *fakeRP) page(w http.ResponseWriter, r *http.Request, c templ.Component) {

@@ -88,8 +88,8 @@ func migrateStep(ctx context.Context, c *pgx.Conn, migs []migration) (done bool,
 	}
 	latest := len(migs)
 	if v > latest {
-		return false, fmt.Errorf("%w: the database is at version %d but this binary knows only up to %d; "+
-			"run a Keyward release that knows version %d", ErrSchemaVersion, v, latest, v)
+		return false, fmt.Errorf("%w: the database schema is at version %d, newer than this binary, which knows "+
+			"versions up to %d; run a Keyward release that knows version %d", ErrSchemaVersion, v, latest, v)
 	}
 	if v == latest {
 		return true, mapErr("migrate: commit", tx.Commit(ctx))

@@ -121,11 +121,34 @@ func openTest(t testing.TB, dsn string, opts Options) *Store {
 	return s
 }
 
+// TestConformance migrates one schema and empties it before each subtest: on this kind of
+// machine the DDL of a migration costs 0.2–0.4s and TRUNCATE as much, a DELETE of the few
+// rows a subtest leaves a few milliseconds. Migrations have tests of their own below.
 func TestConformance(t *testing.T) {
-	adminDSN(t)
+	dsn := freshSchema(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
-		return openTest(t, freshSchema(t), Options{})
+		s := openTest(t, dsn, Options{})
+		emptyTables(t, s)
+		return s
 	})
+}
+
+// emptyTables deletes every row of every table but schema_migrations.
+func emptyTables(t testing.TB, s *Store) {
+	t.Helper()
+	ctx := t.Context()
+	rows, err := s.pool.Query(ctx, `SELECT quote_ident(tablename) FROM pg_tables
+		WHERE schemaname = current_schema() AND tablename <> 'schema_migrations'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil || len(tables) == 0 {
+		t.Fatalf("list tables: %d, %v", len(tables), err)
+	}
+	if _, err := s.pool.Exec(ctx, "DELETE FROM "+strings.Join(tables, "; DELETE FROM ")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestBackend(t *testing.T) {
