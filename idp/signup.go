@@ -182,6 +182,12 @@ func (s *Service) finishSignup(ctx context.Context, q store.Queries, audit *txAu
 	if !flags.HasUserVerified() || (!flags.HasBackupEligible() && flags.HasBackupState()) {
 		return nil, ErrVerificationFailed.Wrap(errors.New("UV missing or BS without BE")), nil
 	}
+	// go-webauthn v0.18.2 does not parse the key at registration with fmt "none": a key whose
+	// curve does not match its alg, or a point off the curve, would be stored and then fail
+	// every sign-in. Refuse it now (WA-11).
+	if err := checkPublicKey(cred.PublicKey); err != nil {
+		return nil, ErrVerificationFailed.Wrap(err), nil
+	}
 
 	inv, n, err := s.signupGate(ctx, q, c.Email, c.InviteHash, now)
 	if err != nil {

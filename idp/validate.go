@@ -1,10 +1,13 @@
 package idp
 
 import (
+	"fmt"
 	"net/mail"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 )
 
 const (
@@ -60,4 +63,34 @@ func normalizeDisplayName(s string) (string, error) {
 
 func isBidiControl(r rune) bool {
 	return (r >= '\u202A' && r <= '\u202E') || (r >= '\u2066' && r <= '\u2069') || r == '\u200E' || r == '\u200F' || r == '\u061C'
+}
+
+// checkPublicKey parses a COSE public key the way a later assertion will, and refuses an EC2
+// key whose point is not on its curve or whose curve does not match its algorithm.
+func checkPublicKey(cose []byte) error {
+	key, err := webauthncose.ParsePublicKey(cose)
+	if err != nil {
+		return fmt.Errorf("unusable public key: %w", err)
+	}
+	var ec *webauthncose.EC2PublicKeyData
+	switch k := key.(type) {
+	case webauthncose.EC2PublicKeyData:
+		ec = &k
+	case *webauthncose.EC2PublicKeyData:
+		ec = k
+	}
+	if ec != nil {
+		pk, err := ec.ToECDSA()
+		if err != nil {
+			return fmt.Errorf("unusable EC2 key: %w", err)
+		}
+		if _, err := pk.ECDH(); err != nil { // fails for a point off the curve
+			return fmt.Errorf("EC2 point is not on its curve: %w", err)
+		}
+		want := map[int64]string{-7: "P-256", -35: "P-384", -36: "P-521"}[ec.Algorithm]
+		if want == "" || pk.Curve.Params().Name != want {
+			return fmt.Errorf("EC2 key curve %s does not match algorithm %d", pk.Curve.Params().Name, ec.Algorithm)
+		}
+	}
+	return nil
 }

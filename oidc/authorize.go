@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"net"
 	"net/http"
 	"net/url"
 	"slices"
@@ -36,7 +37,35 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request, who Princip
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
+	if raw := ar.GetRequestForm().Get("redirect_uri"); raw != "" && !exactRedirectURI(raw, ar.GetClient().GetRedirectURIs()) {
+		// fosite's loopback rule ignores userinfo; Keyward's comparison is exact (OA-01).
+		p.renderErr(w, r, http.StatusBadRequest, "invalid_request", "The application sent a redirect address that is not registered.")
+		return
+	}
 	p.decide(w, r, ar, who, nil)
+}
+
+// exactRedirectURI is simple string comparison against the registered URIs, with the one
+// exception RFC 8252 §7.3 makes: any port on an http loopback IP literal.
+func exactRedirectURI(raw string, registered []string) bool {
+	for _, reg := range registered {
+		if raw == reg {
+			return true
+		}
+		ru, err1 := url.Parse(reg)
+		u, err2 := url.Parse(raw)
+		if err1 != nil || err2 != nil || ru.Scheme != "http" || u.Scheme != "http" || u.User != nil || ru.User != nil {
+			continue
+		}
+		ip := net.ParseIP(ru.Hostname())
+		if ip == nil || !ip.IsLoopback() || u.Hostname() != ru.Hostname() {
+			continue
+		}
+		if u.Path == ru.Path && u.RawPath == ru.RawPath && u.RawQuery == ru.RawQuery && u.Fragment == "" && !u.ForceQuery {
+			return true
+		}
+	}
+	return false
 }
 
 // Resume continues the authorization request of an interaction after the person signed in or

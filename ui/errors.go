@@ -20,6 +20,9 @@ var errForbiddenCSRF = &idp.Error{Code: "csrf_failed", Status: http.StatusForbid
 var errNoSession = &idp.Error{Code: "session_required", Status: http.StatusForbidden,
 	Message: "Your session has expired. Reload the page and try again."}
 
+var errMethod = &idp.Error{Code: "method_not_allowed", Status: http.StatusMethodNotAllowed,
+	Message: "This address only accepts POST."}
+
 var errBadInteraction = &idp.Error{Code: "invalid_request", Status: http.StatusBadRequest,
 	Message: "The interaction parameter is not valid."}
 

@@ -113,6 +113,14 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /readyz", s.ready)
+	// Method-less patterns for POST-only routes: a GET there is 405, not the catch-all 404.
+	for _, p := range []string{"/logout", "/webauthn/signup/begin", "/webauthn/signup/finish", "/webauthn/login/begin",
+		"/webauthn/login/finish", "/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {
+		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Allow", http.MethodPost)
+			s.fail(w, r, errMethod)
+		})
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusNotFound, "not_found", "There is no page at this address.")
 	})

@@ -24,6 +24,7 @@ type RP struct {
 	Provider    *gooidc.Provider
 	Verifier    *gooidc.IDTokenVerifier
 	HTTP        *http.Client
+	callbacks   *callbackServer
 }
 
 // RPOptions describe the client to register.
@@ -33,6 +34,10 @@ type RPOptions struct {
 	Scopes     []string // requested; default openid profile email
 	Alg        string   // id_token_signed_response_alg
 	Grants     []string
+	// CallbackServer makes the redirect URI a real listener on 127.0.0.1 that records each
+	// callback (see RP.AwaitCallback), for a browser that must land on the app. Without it
+	// the redirect URI points at a closed port and only the Location header is read.
+	CallbackServer bool
 }
 
 // NewRP registers a client in the store and returns a relying party for it.
@@ -41,6 +46,10 @@ func (e *Env) NewRP(o RPOptions) *RP {
 	ctx := context.Background()
 	id := "rp-" + random(6)
 	rp := &RP{ID: id, RedirectURI: "http://127.0.0.1:9/callback/" + id, HTTP: e.Server.Client()}
+	if o.CallbackServer {
+		rp.callbacks = startCallbackServer(e)
+		rp.RedirectURI = rp.callbacks.srv.URL + "/callback/" + id
+	}
 	now := time.Now().UTC()
 	c := &store.Client{ID: id, Name: "App " + id, RedirectURIs: []string{rp.RedirectURI}, Public: o.Public,
 		FirstParty: o.FirstParty, IDTokenSignedAlg: o.Alg, GrantTypes: o.Grants, Source: "cli", CreatedAt: now, UpdatedAt: now}

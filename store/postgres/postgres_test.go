@@ -233,33 +233,32 @@ func TestRefusesNewerSchema(t *testing.T) {
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	dsn := freshSchema(t)
 	const replicas = 6
+	type opened struct {
+		s   *Store
+		err error
+	}
 	start := make(chan struct{})
-	errs := make(chan error, replicas)
-	stores := make(chan *Store, replicas)
+	results := make(chan opened, replicas)
 	for range replicas {
 		go func() {
 			<-start
 			s, err := Open(context.Background(), dsn, Options{MaxConns: 2})
-			errs <- err
-			if err == nil {
-				stores <- s
-			}
+			results <- opened{s, err}
 		}()
 	}
 	close(start)
-	for range replicas {
-		if err := <-errs; err != nil {
-			t.Errorf("a replica's Open failed: %v", err)
-		}
-	}
-	close(stores)
 	var first *Store
-	for s := range stores {
-		t.Cleanup(func() { s.Close() })
-		if first == nil {
-			first = s
+	for range replicas {
+		r := <-results
+		if r.err != nil {
+			t.Errorf("a replica's Open failed: %v", r.err)
+			continue
 		}
-		if err := s.Ping(t.Context()); err != nil {
+		t.Cleanup(func() { r.s.Close() })
+		if first == nil {
+			first = r.s
+		}
+		if err := r.s.Ping(t.Context()); err != nil {
 			t.Errorf("Ping: %v", err)
 		}
 	}
