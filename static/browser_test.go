@@ -19,7 +19,7 @@ import (
 
 // These tests run keyward.js in headless Chromium with the DevTools virtual
 // authenticator, against fakeRP (go-webauthn), under the pages' real CSP.
-// They skip when no Chromium is installed, unless KEYWARD_REQUIRE_BROWSER=1
+// They skip when no Chromium is installed, unless KEYWARD_TEST_BROWSER=1
 // (CI sets it so a missing browser fails instead of passing silently).
 
 const (
@@ -59,8 +59,8 @@ func chromiumPath(t *testing.T) string {
 			return p
 		}
 	}
-	if os.Getenv("KEYWARD_REQUIRE_BROWSER") == "1" {
-		t.Fatal("no Chromium found and KEYWARD_REQUIRE_BROWSER=1 (apt-get install -y chromium)")
+	if os.Getenv("KEYWARD_TEST_BROWSER") == "1" {
+		t.Fatal("no Chromium found and KEYWARD_TEST_BROWSER=1 (apt-get install -y chromium)")
 	}
 	t.Skip("no Chromium installed; browser tests of keyward.js skipped")
 	return ""

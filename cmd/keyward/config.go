@@ -40,7 +40,6 @@ func loadConfig(path string, environ []string) (app.Config, error) {
 	return c, c.Validate()
 }
 
-
 func markSources(m map[string]any, prefix string, out map[string]string, src string) {
 	for k, v := range m {
 		key := prefix + k
@@ -127,5 +126,3 @@ func setScalar(v reflect.Value, s string) error {
 	}
 	return nil
 }
-
-

@@ -26,9 +26,16 @@
 //     table run one at a time, and writers to it wait. Plain reads never wait.
 //
 // A deadlock between such transactions surfaces as store.ErrConflict, which store.WithTx
-// retries. PostgreSQL aborts a transaction at its first failed statement; inserts therefore use
-// ON CONFLICT DO NOTHING and UpdateAccount a savepoint, so the expected ErrAlreadyExists leaves
+// retries. A Tx holds its connection until Commit or Rollback, and a Store call made while
+// a Tx is open waits for any row that Tx has locked: code inside a transaction uses the Tx.
+//
+// PostgreSQL aborts a transaction at its first failed statement, where SQLite fails only the
+// statement. Inserts therefore use ON CONFLICT DO NOTHING (no row: ErrAlreadyExists), and the
+// statements that can still fail on a constraint (foreign keys to accounts, UpdateAccount's
+// email) run in a savepoint inside a Tx, so a handled ErrAlreadyExists or ErrNotFound leaves
 // the transaction usable, as under SQLite.
+//
+// The pool is this package's own (pool.go): pgxpool cannot be built with this module's go.sum.
 //
 // Times are timestamptz and come back in UTC with microsecond precision; a zero time is NULL
 // in nullable columns (so a zero expiry is never reached and never purged). String lists are

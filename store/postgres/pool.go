@@ -29,6 +29,7 @@ const pingAfter = time.Second
 type pool struct {
 	cfg         *pgx.ConnConfig
 	waitTimeout time.Duration // longest wait for a free connection, connecting included
+	pingAfter   time.Duration // idle time after which a connection is pinged on checkout
 
 	slots chan struct{}
 	idle  chan idleConn
@@ -47,6 +48,7 @@ func newPool(cfg *pgx.ConnConfig, maxConns int, waitTimeout time.Duration) *pool
 	return &pool{
 		cfg:         cfg,
 		waitTimeout: waitTimeout,
+		pingAfter:   pingAfter,
 		slots:       make(chan struct{}, maxConns),
 		idle:        make(chan idleConn, maxConns),
 		done:        make(chan struct{}),
@@ -98,7 +100,7 @@ func (p *pool) acquire(ctx context.Context) (*pgx.Conn, error) {
 
 // healthy returns ic's connection, or nil after discarding it when it fails a ping.
 func (p *pool) healthy(ctx context.Context, ic idleConn) *pgx.Conn {
-	if time.Since(ic.since) < pingAfter {
+	if time.Since(ic.since) < p.pingAfter {
 		return ic.conn
 	}
 	if err := ic.conn.Ping(ctx); err != nil {

@@ -102,7 +102,7 @@ func (s *Store) Begin(ctx context.Context) (store.Tx, error) {
 		s.pool.release(c)
 		return nil, mapErr("begin", err)
 	}
-	return &Tx{queries: queries{db: tx, tx: true}, ctx: ctx, tx: tx, conn: c, pool: s.pool}, nil
+	return &txn{queries: queries{db: tx, tx: true}, ctx: ctx, tx: tx, conn: c, pool: s.pool}, nil
 }
 
 // Ping checks that the database answers and that its schema is the one this binary expects.
@@ -132,8 +132,8 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Tx is a store.Tx on one pooled connection, which it holds until Commit or Rollback.
-type Tx struct {
+// txn is a store.Tx on one pooled connection, which it holds until Commit or Rollback.
+type txn struct {
 	queries
 	ctx  context.Context // Begin's, for Commit: store.Tx's Commit takes none
 	tx   pgx.Tx
@@ -144,7 +144,7 @@ type Tx struct {
 
 // Commit commits, or reports why it could not. A transaction in which a statement failed
 // cannot commit (PostgreSQL has already rolled it back): Commit then returns an error.
-func (t *Tx) Commit() error {
+func (t *txn) Commit() error {
 	if t.done {
 		return fmt.Errorf("postgres: commit: %w", pgx.ErrTxClosed)
 	}
@@ -158,7 +158,7 @@ func (t *Tx) Commit() error {
 }
 
 // Rollback rolls back; after Commit or Rollback it does nothing, so it can be deferred.
-func (t *Tx) Rollback() error {
+func (t *txn) Rollback() error {
 	if t.done {
 		return nil
 	}

@@ -41,10 +41,11 @@ func (q queries) lockTable(ctx context.Context, table string) error {
 	return err
 }
 
-// guarded runs a statement that may fail on a constraint inside a savepoint when q is a
-// transaction. PostgreSQL aborts the whole transaction on any error where SQLite fails only
-// the statement; the savepoint keeps the SQLite behaviour, so a caller may handle
-// ErrAlreadyExists and go on. Inserts avoid the extra round trips with ON CONFLICT DO NOTHING.
+// guarded runs a statement that may fail on a constraint (a foreign key, or a unique key an
+// UPDATE cannot dodge with ON CONFLICT) inside a savepoint when q is a transaction.
+// PostgreSQL aborts the whole transaction on any error where SQLite fails only the statement;
+// the savepoint keeps the SQLite behaviour, so a caller may handle ErrAlreadyExists or
+// ErrNotFound and go on. Unique keys on insert need no savepoint: ON CONFLICT DO NOTHING.
 func (q queries) guarded(ctx context.Context, fn func(db querier) error) error {
 	tx, ok := q.db.(pgx.Tx)
 	if !ok {

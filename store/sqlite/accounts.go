@@ -19,14 +19,14 @@ func scanAccount(r rowScanner) (*store.Account, error) {
 }
 
 func (q *queries) CreateAccount(ctx context.Context, a *store.Account) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Email, a.EmailVerified, a.DisplayName, a.UserHandle, a.Admin, a.Disabled,
 		nanos(a.CreatedAt), nanos(a.UpdatedAt))
 	return mapErr("create account", err)
 }
 
 func (q *queries) getAccount(ctx context.Context, op, where string, arg any) (*store.Account, error) {
-	a, err := scanAccount(q.r.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE `+where+` = ?`, arg))
+	a, err := scanAccount(q.r.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE `+where+` = ?`, arg))
 	if err != nil {
 		return nil, mapErr(op, err)
 	}
@@ -46,20 +46,20 @@ func (q *queries) GetAccountByUserHandle(ctx context.Context, handle []byte) (*s
 }
 
 func (q *queries) UpdateAccount(ctx context.Context, a *store.Account) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE accounts SET email = ?, email_verified = ?, display_name = ?,
+	res, err := q.w.exec(ctx, `UPDATE accounts SET email = ?, email_verified = ?, display_name = ?,
 		admin = ?, disabled = ?, updated_at = ? WHERE id = ?`,
 		a.Email, a.EmailVerified, a.DisplayName, a.Admin, a.Disabled, nanos(a.UpdatedAt), a.ID)
 	return affected("update account", res, err)
 }
 
 func (q *queries) DeleteAccount(ctx context.Context, id string) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM accounts WHERE id = ?`, id)
+	res, err := q.w.exec(ctx, `DELETE FROM accounts WHERE id = ?`, id)
 	return affected("delete account", res, err)
 }
 
 func (q *queries) CountAccounts(ctx context.Context) (int, error) {
 	var n int
-	if err := q.r.QueryRowContext(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil {
+	if err := q.r.queryRow(ctx, `SELECT count(*) FROM accounts`).Scan(&n); err != nil {
 		return 0, mapErr("count accounts", err)
 	}
 	return n, nil
@@ -72,7 +72,7 @@ func (q *queries) ListAccounts(ctx context.Context, aq store.AccountQuery) ([]st
 	}
 	offset := max(aq.Offset, 0)
 	// instr, not LIKE: a search for "%" or "_" must match those characters literally.
-	rows, err := q.r.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts
+	rows, err := q.r.query(ctx, `SELECT `+accountCols+` FROM accounts
 		WHERE ? = '' OR instr(lower(email), lower(?)) > 0 OR instr(lower(display_name), lower(?)) > 0
 		ORDER BY created_at, id LIMIT ? OFFSET ?`,
 		aq.Search, aq.Search, aq.Search, limit, offset)
@@ -108,7 +108,7 @@ func scanCredential(r rowScanner) (*store.Credential, error) {
 }
 
 func (q *queries) CreateCredential(ctx context.Context, c *store.Credential) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO credentials (`+credentialCols+`)
+	_, err := q.w.exec(ctx, `INSERT INTO credentials (`+credentialCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.AccountID, c.PublicKey, c.AttestationType, c.AAGUID, int64(c.SignCount),
 		listCol(c.Transports), c.UserPresent, c.UserVerified, c.BackupEligible, c.BackupState,
@@ -118,7 +118,7 @@ func (q *queries) CreateCredential(ctx context.Context, c *store.Credential) err
 }
 
 func (q *queries) GetCredential(ctx context.Context, id []byte) (*store.Credential, error) {
-	c, err := scanCredential(q.r.QueryRowContext(ctx, `SELECT `+credentialCols+` FROM credentials WHERE id = ?`, id))
+	c, err := scanCredential(q.r.queryRow(ctx, `SELECT `+credentialCols+` FROM credentials WHERE id = ?`, id))
 	if err != nil {
 		return nil, mapErr("get credential", err)
 	}
@@ -126,7 +126,7 @@ func (q *queries) GetCredential(ctx context.Context, id []byte) (*store.Credenti
 }
 
 func (q *queries) ListCredentials(ctx context.Context, accountID string) ([]store.Credential, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT `+credentialCols+` FROM credentials
+	rows, err := q.r.query(ctx, `SELECT `+credentialCols+` FROM credentials
 		WHERE account_id = ? ORDER BY created_at, id`, accountID)
 	if err != nil {
 		return nil, mapErr("list credentials", err)
@@ -144,7 +144,7 @@ func (q *queries) ListCredentials(ctx context.Context, accountID string) ([]stor
 }
 
 func (q *queries) UpdateCredential(ctx context.Context, c *store.Credential) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE credentials SET sign_count = ?, user_present = ?,
+	res, err := q.w.exec(ctx, `UPDATE credentials SET sign_count = ?, user_present = ?,
 		user_verified = ?, backup_eligible = ?, backup_state = ?, clone_warning = ?, name = ?,
 		last_used_at = ?, last_used_ip = ?, last_used_ua = ?
 		WHERE id = ? AND account_id = ?`,
@@ -154,6 +154,6 @@ func (q *queries) UpdateCredential(ctx context.Context, c *store.Credential) err
 }
 
 func (q *queries) DeleteCredential(ctx context.Context, accountID string, id []byte) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM credentials WHERE id = ? AND account_id = ?`, id, accountID)
+	res, err := q.w.exec(ctx, `DELETE FROM credentials WHERE id = ? AND account_id = ?`, id, accountID)
 	return affected("delete credential", res, err)
 }

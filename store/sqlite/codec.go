@@ -9,13 +9,6 @@ import (
 	"time"
 )
 
-// querier is what *sql.DB and *sql.Tx share, so each statement is written once for both.
-type querier interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // queries implements store.Queries for both the Store and a tx.
 type queries struct {
 	r querier // plain reads

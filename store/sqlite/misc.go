@@ -11,13 +11,13 @@ import (
 const keyCols = `id, alg, private_key, created_at, retired_at, expires_at`
 
 func (q *queries) CreateSigningKey(ctx context.Context, k *store.SigningKey) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO signing_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO signing_keys (`+keyCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		k.ID, k.Alg, k.PrivateKey, nanos(k.CreatedAt), nanos(k.RetiredAt), nanos(k.ExpiresAt))
 	return mapErr("create signing key", err)
 }
 
 func (q *queries) ListSigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
+	rows, err := q.r.query(ctx, `SELECT `+keyCols+` FROM signing_keys ORDER BY created_at DESC, id DESC`)
 	if err != nil {
 		return nil, mapErr("list signing keys", err)
 	}
@@ -34,13 +34,13 @@ func (q *queries) ListSigningKeys(ctx context.Context) ([]store.SigningKey, erro
 }
 
 func (q *queries) UpdateSigningKey(ctx context.Context, k *store.SigningKey) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE id = ?`,
+	res, err := q.w.exec(ctx, `UPDATE signing_keys SET retired_at = ?, expires_at = ? WHERE id = ?`,
 		nanos(k.RetiredAt), nanos(k.ExpiresAt), k.ID)
 	return affected("update signing key", res, err)
 }
 
 func (q *queries) DeleteSigningKey(ctx context.Context, id string) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)
+	res, err := q.w.exec(ctx, `DELETE FROM signing_keys WHERE id = ?`, id)
 	return affected("delete signing key", res, err)
 }
 
@@ -56,13 +56,13 @@ func scanInvite(r rowScanner) (*store.Invite, error) {
 }
 
 func (q *queries) CreateInvite(ctx context.Context, inv *store.Invite) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO invites (`+inviteCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO invites (`+inviteCols+`) VALUES (?, ?, ?, ?, ?, ?)`,
 		inv.TokenHash, inv.Email, inv.Admin, inv.CreatedBy, nanos(inv.CreatedAt), nanos(inv.ExpiresAt))
 	return mapErr("create invite", err)
 }
 
 func (q *queries) GetInvite(ctx context.Context, tokenHash string, now time.Time) (*store.Invite, error) {
-	inv, err := scanInvite(q.r.QueryRowContext(ctx, `SELECT `+inviteCols+` FROM invites
+	inv, err := scanInvite(q.r.queryRow(ctx, `SELECT `+inviteCols+` FROM invites
 		WHERE token_hash = ? AND expires_at > ?`, tokenHash, nanos(now)))
 	if err != nil {
 		return nil, mapErr("get invite", err)
@@ -71,7 +71,7 @@ func (q *queries) GetInvite(ctx context.Context, tokenHash string, now time.Time
 }
 
 func (q *queries) ConsumeInvite(ctx context.Context, tokenHash string, now time.Time) (*store.Invite, error) {
-	inv, err := scanInvite(q.w.QueryRowContext(ctx, `DELETE FROM invites
+	inv, err := scanInvite(q.w.queryRow(ctx, `DELETE FROM invites
 		WHERE token_hash = ? AND expires_at > ? RETURNING `+inviteCols, tokenHash, nanos(now)))
 	if err != nil {
 		return nil, mapErr("consume invite", err)
@@ -83,7 +83,7 @@ const auditCols = `id, time, event, account_id, actor_id, credential_id, client_
 
 func (q *queries) AppendAudit(ctx context.Context, e *store.AuditEvent) error {
 	var id int64
-	err := q.w.QueryRowContext(ctx, `INSERT INTO audit_events
+	err := q.w.queryRow(ctx, `INSERT INTO audit_events
 		(time, event, account_id, actor_id, credential_id, client_id, ip, user_agent, result, detail)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		nanos(e.Time), e.Event, e.AccountID, e.ActorID, e.CredentialID, e.ClientID, e.IP,
@@ -132,7 +132,7 @@ func (q *queries) ListAudit(ctx context.Context, aq store.AuditQuery) ([]store.A
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, limit)
 
-	rows, err := q.r.QueryContext(ctx, query, args...)
+	rows, err := q.r.query(ctx, query, args...)
 	if err != nil {
 		return nil, mapErr("list audit", err)
 	}
@@ -163,7 +163,7 @@ func (q *queries) PurgeExpired(ctx context.Context, now time.Time) (int64, error
 	var total int64
 	err := q.atomic(ctx, op, func(x querier) error {
 		for _, s := range stmts {
-			res, err := x.ExecContext(ctx, s, nanos(now))
+			res, err := x.exec(ctx, s, nanos(now))
 			if err != nil {
 				return mapErr(op, err)
 			}

@@ -9,7 +9,7 @@ import (
 const oauthCols = `kind, signature, request_id, client_id, subject, session_id, active, requested_at, expires_at, request`
 
 func (q *queries) CreateOAuthToken(ctx context.Context, t *store.OAuthToken) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO oauth_tokens (`+oauthCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO oauth_tokens (`+oauthCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		t.Kind, t.Signature, t.RequestID, t.ClientID, t.Subject, t.SessionID, t.Active,
 		nanos(t.RequestedAt), nanos(t.ExpiresAt), t.Request)
 	return mapErr("create oauth token", err)
@@ -17,7 +17,7 @@ func (q *queries) CreateOAuthToken(ctx context.Context, t *store.OAuthToken) err
 
 func (q *queries) GetOAuthToken(ctx context.Context, kind, signature string) (*store.OAuthToken, error) {
 	var t store.OAuthToken
-	err := q.r.QueryRowContext(ctx, `SELECT `+oauthCols+` FROM oauth_tokens WHERE kind = ? AND signature = ?`,
+	err := q.r.queryRow(ctx, `SELECT `+oauthCols+` FROM oauth_tokens WHERE kind = ? AND signature = ?`,
 		kind, signature).Scan(&t.Kind, &t.Signature, &t.RequestID, &t.ClientID, &t.Subject, &t.SessionID,
 		&t.Active, tcol(&t.RequestedAt), tcol(&t.ExpiresAt), &t.Request)
 	if err != nil {
@@ -27,37 +27,37 @@ func (q *queries) GetOAuthToken(ctx context.Context, kind, signature string) (*s
 }
 
 func (q *queries) DeleteOAuthToken(ctx context.Context, kind, signature string) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE kind = ? AND signature = ?`, kind, signature)
+	res, err := q.w.exec(ctx, `DELETE FROM oauth_tokens WHERE kind = ? AND signature = ?`, kind, signature)
 	return affected("delete oauth token", res, err)
 }
 
 func (q *queries) DeactivateOAuthToken(ctx context.Context, kind, signature string) error {
 	// "AND active = 1" makes this the single-use check: of concurrent callers one changes the row.
-	res, err := q.w.ExecContext(ctx, `UPDATE oauth_tokens SET active = 0
+	res, err := q.w.exec(ctx, `UPDATE oauth_tokens SET active = 0
 		WHERE kind = ? AND signature = ? AND active = 1`, kind, signature)
 	return affected("deactivate oauth token", res, err)
 }
 
 func (q *queries) DeactivateOAuthTokensByRequest(ctx context.Context, kind, requestID string) error {
-	_, err := q.w.ExecContext(ctx, `UPDATE oauth_tokens SET active = 0
+	_, err := q.w.exec(ctx, `UPDATE oauth_tokens SET active = 0
 		WHERE kind = ? AND request_id = ? AND active = 1`, kind, requestID)
 	return mapErr("deactivate oauth tokens by request", err)
 }
 
 func (q *queries) DeleteOAuthTokensByRequest(ctx context.Context, kind, requestID string) error {
-	_, err := q.w.ExecContext(ctx, `DELETE FROM oauth_tokens WHERE kind = ? AND request_id = ?`, kind, requestID)
+	_, err := q.w.exec(ctx, `DELETE FROM oauth_tokens WHERE kind = ? AND request_id = ?`, kind, requestID)
 	return mapErr("delete oauth tokens by request", err)
 }
 
 func (q *queries) RevokeOAuthTokensBySubject(ctx context.Context, subject, clientID string) error {
 	const op = "revoke oauth tokens by subject"
 	return q.atomic(ctx, op, func(x querier) error {
-		if _, err := x.ExecContext(ctx, `DELETE FROM oauth_tokens
+		if _, err := x.exec(ctx, `DELETE FROM oauth_tokens
 			WHERE kind = ? AND subject = ? AND (? = '' OR client_id = ?)`,
 			store.KindAccessToken, subject, clientID, clientID); err != nil {
 			return mapErr(op, err)
 		}
-		_, err := x.ExecContext(ctx, `UPDATE oauth_tokens SET active = 0
+		_, err := x.exec(ctx, `UPDATE oauth_tokens SET active = 0
 			WHERE kind = ? AND subject = ? AND (? = '' OR client_id = ?) AND active = 1`,
 			store.KindRefreshToken, subject, clientID, clientID)
 		return mapErr(op, err)
@@ -81,7 +81,7 @@ func scanClient(r rowScanner) (*store.Client, error) {
 }
 
 func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO clients (`+clientCols+`)
+	_, err := q.w.exec(ctx, `INSERT INTO clients (`+clientCols+`)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.SecretHash, listCol(c.RedirectURIs), listCol(c.PostLogoutRedirectURIs),
 		listCol(c.GrantTypes), listCol(c.ResponseTypes), listCol(c.Scopes), c.Public, c.FirstParty,
@@ -91,7 +91,7 @@ func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 }
 
 func (q *queries) GetClient(ctx context.Context, id string) (*store.Client, error) {
-	c, err := scanClient(q.r.QueryRowContext(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
+	c, err := scanClient(q.r.queryRow(ctx, `SELECT `+clientCols+` FROM clients WHERE id = ?`, id))
 	if err != nil {
 		return nil, mapErr("get client", err)
 	}
@@ -99,7 +99,7 @@ func (q *queries) GetClient(ctx context.Context, id string) (*store.Client, erro
 }
 
 func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
+	res, err := q.w.exec(ctx, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?,
 		first_party = ?, backchannel_logout_uri = ?, id_token_signed_alg = ?,
 		token_endpoint_auth_method = ?, source = ?, updated_at = ?
@@ -112,12 +112,12 @@ func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
 }
 
 func (q *queries) DeleteClient(ctx context.Context, id string) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM clients WHERE id = ?`, id)
+	res, err := q.w.exec(ctx, `DELETE FROM clients WHERE id = ?`, id)
 	return affected("delete client", res, err)
 }
 
 func (q *queries) ListClients(ctx context.Context) ([]store.Client, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
+	rows, err := q.r.query(ctx, `SELECT `+clientCols+` FROM clients ORDER BY id`)
 	if err != nil {
 		return nil, mapErr("list clients", err)
 	}
@@ -146,7 +146,7 @@ func scanConsent(r rowScanner) (*store.Consent, error) {
 // PutConsent replaces every field of an existing consent, CreatedAt included: the row is what
 // the caller last put.
 func (q *queries) PutConsent(ctx context.Context, c *store.Consent) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO consents (`+consentCols+`) VALUES (?, ?, ?, ?, ?)
+	_, err := q.w.exec(ctx, `INSERT INTO consents (`+consentCols+`) VALUES (?, ?, ?, ?, ?)
 		ON CONFLICT (account_id, client_id) DO UPDATE SET scopes = excluded.scopes,
 			created_at = excluded.created_at, updated_at = excluded.updated_at`,
 		c.AccountID, c.ClientID, listCol(c.Scopes), nanos(c.CreatedAt), nanos(c.UpdatedAt))
@@ -154,7 +154,7 @@ func (q *queries) PutConsent(ctx context.Context, c *store.Consent) error {
 }
 
 func (q *queries) GetConsent(ctx context.Context, accountID, clientID string) (*store.Consent, error) {
-	c, err := scanConsent(q.r.QueryRowContext(ctx, `SELECT `+consentCols+` FROM consents
+	c, err := scanConsent(q.r.queryRow(ctx, `SELECT `+consentCols+` FROM consents
 		WHERE account_id = ? AND client_id = ?`, accountID, clientID))
 	if err != nil {
 		return nil, mapErr("get consent", err)
@@ -163,7 +163,7 @@ func (q *queries) GetConsent(ctx context.Context, accountID, clientID string) (*
 }
 
 func (q *queries) ListConsents(ctx context.Context, accountID string) ([]store.Consent, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT `+consentCols+` FROM consents
+	rows, err := q.r.query(ctx, `SELECT `+consentCols+` FROM consents
 		WHERE account_id = ? ORDER BY client_id`, accountID)
 	if err != nil {
 		return nil, mapErr("list consents", err)
@@ -181,6 +181,6 @@ func (q *queries) ListConsents(ctx context.Context, accountID string) ([]store.C
 }
 
 func (q *queries) DeleteConsent(ctx context.Context, accountID, clientID string) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM consents WHERE account_id = ? AND client_id = ?`, accountID, clientID)
+	res, err := q.w.exec(ctx, `DELETE FROM consents WHERE account_id = ? AND client_id = ?`, accountID, clientID)
 	return affected("delete consent", res, err)
 }

@@ -8,7 +8,7 @@ import (
 )
 
 func (q *queries) PutCeremony(ctx context.Context, c *store.Ceremony) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO ceremonies (session_id, purpose, account_id, data, created_at, expires_at)
+	_, err := q.w.exec(ctx, `INSERT INTO ceremonies (session_id, purpose, account_id, data, created_at, expires_at)
 		VALUES (?, ?, ?, ?, ?, ?)
 		ON CONFLICT (session_id, purpose) DO UPDATE SET account_id = excluded.account_id,
 			data = excluded.data, created_at = excluded.created_at, expires_at = excluded.expires_at`,
@@ -19,7 +19,7 @@ func (q *queries) PutCeremony(ctx context.Context, c *store.Ceremony) error {
 func (q *queries) ConsumeCeremony(ctx context.Context, sessionID, purpose string, now time.Time) (*store.Ceremony, error) {
 	// One statement both checks and deletes, so of concurrent consumers exactly one gets the row.
 	var c store.Ceremony
-	err := q.w.QueryRowContext(ctx, `DELETE FROM ceremonies
+	err := q.w.queryRow(ctx, `DELETE FROM ceremonies
 		WHERE session_id = ? AND purpose = ? AND expires_at > ?
 		RETURNING session_id, purpose, account_id, data, created_at, expires_at`,
 		sessionID, purpose, nanos(now)).
@@ -44,14 +44,14 @@ func scanSession(r rowScanner) (*store.Session, error) {
 }
 
 func (q *queries) CreateSession(ctx context.Context, s *store.Session) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, nullText(s.AccountID), nanos(s.AuthTime), listCol(s.AMR), s.ACR, s.CredentialID,
 		nanos(s.CreatedAt), nanos(s.LastSeenAt), nanos(s.ExpiresAt), s.IP, s.UserAgent, s.Data)
 	return mapErr("create session", err)
 }
 
 func (q *queries) GetSession(ctx context.Context, id string) (*store.Session, error) {
-	s, err := scanSession(q.r.QueryRowContext(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
+	s, err := scanSession(q.r.queryRow(ctx, `SELECT `+sessionCols+` FROM sessions WHERE id = ?`, id))
 	if err != nil {
 		return nil, mapErr("get session", err)
 	}
@@ -59,7 +59,7 @@ func (q *queries) GetSession(ctx context.Context, id string) (*store.Session, er
 }
 
 func (q *queries) UpdateSession(ctx context.Context, s *store.Session) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE sessions SET account_id = ?, auth_time = ?, amr = ?, acr = ?,
+	res, err := q.w.exec(ctx, `UPDATE sessions SET account_id = ?, auth_time = ?, amr = ?, acr = ?,
 		credential_id = ?, last_seen_at = ?, expires_at = ?, ip = ?, user_agent = ?, data = ?
 		WHERE id = ?`,
 		nullText(s.AccountID), nanos(s.AuthTime), listCol(s.AMR), s.ACR, s.CredentialID,
@@ -68,12 +68,12 @@ func (q *queries) UpdateSession(ctx context.Context, s *store.Session) error {
 }
 
 func (q *queries) DeleteSession(ctx context.Context, id string) error {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?`, id)
+	res, err := q.w.exec(ctx, `DELETE FROM sessions WHERE id = ?`, id)
 	return affected("delete session", res, err)
 }
 
 func (q *queries) ListSessions(ctx context.Context, accountID string) ([]store.Session, error) {
-	rows, err := q.r.QueryContext(ctx, `SELECT `+sessionCols+` FROM sessions
+	rows, err := q.r.query(ctx, `SELECT `+sessionCols+` FROM sessions
 		WHERE account_id = ? ORDER BY last_seen_at DESC, id`, accountID)
 	if err != nil {
 		return nil, mapErr("list sessions", err)
@@ -91,7 +91,7 @@ func (q *queries) ListSessions(ctx context.Context, accountID string) ([]store.S
 }
 
 func (q *queries) DeleteAccountSessions(ctx context.Context, accountID, except string) (int, error) {
-	res, err := q.w.ExecContext(ctx, `DELETE FROM sessions WHERE account_id = ? AND id <> ?`, accountID, except)
+	res, err := q.w.exec(ctx, `DELETE FROM sessions WHERE account_id = ? AND id <> ?`, accountID, except)
 	if err != nil {
 		return 0, mapErr("delete account sessions", err)
 	}
@@ -112,14 +112,14 @@ func scanInteraction(r rowScanner) (*store.Interaction, error) {
 }
 
 func (q *queries) CreateInteraction(ctx context.Context, i *store.Interaction) error {
-	_, err := q.w.ExecContext(ctx, `INSERT INTO interactions (`+interactionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO interactions (`+interactionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 		i.ID, i.SessionID, i.ClientID, i.Request, nanos(i.LoginAt), listCol(i.Consented),
 		nanos(i.CreatedAt), nanos(i.ExpiresAt))
 	return mapErr("create interaction", err)
 }
 
 func (q *queries) GetInteraction(ctx context.Context, id, sessionID string, now time.Time) (*store.Interaction, error) {
-	i, err := scanInteraction(q.r.QueryRowContext(ctx, `SELECT `+interactionCols+` FROM interactions
+	i, err := scanInteraction(q.r.queryRow(ctx, `SELECT `+interactionCols+` FROM interactions
 		WHERE id = ? AND session_id = ? AND expires_at > ?`, id, sessionID, nanos(now)))
 	if err != nil {
 		return nil, mapErr("get interaction", err)
@@ -128,19 +128,19 @@ func (q *queries) GetInteraction(ctx context.Context, id, sessionID string, now 
 }
 
 func (q *queries) UpdateInteraction(ctx context.Context, i *store.Interaction) error {
-	res, err := q.w.ExecContext(ctx, `UPDATE interactions SET session_id = ?, login_at = ?, consented = ?
+	res, err := q.w.exec(ctx, `UPDATE interactions SET session_id = ?, login_at = ?, consented = ?
 		WHERE id = ?`, i.SessionID, nanos(i.LoginAt), listCol(i.Consented), i.ID)
 	return affected("update interaction", res, err)
 }
 
 func (q *queries) RebindInteractions(ctx context.Context, oldSessionID, newSessionID string) error {
-	_, err := q.w.ExecContext(ctx, `UPDATE interactions SET session_id = ? WHERE session_id = ?`,
+	_, err := q.w.exec(ctx, `UPDATE interactions SET session_id = ? WHERE session_id = ?`,
 		newSessionID, oldSessionID)
 	return mapErr("rebind interactions", err)
 }
 
 func (q *queries) ConsumeInteraction(ctx context.Context, id, sessionID string, now time.Time) (*store.Interaction, error) {
-	i, err := scanInteraction(q.w.QueryRowContext(ctx, `DELETE FROM interactions
+	i, err := scanInteraction(q.w.queryRow(ctx, `DELETE FROM interactions
 		WHERE id = ? AND session_id = ? AND expires_at > ?
 		RETURNING `+interactionCols, id, sessionID, nanos(now)))
 	if err != nil {

@@ -3,7 +3,6 @@ package browser
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -52,6 +51,7 @@ func newTab(t *testing.T) *tab {
 	t.Helper()
 	browser := browserContext(t)
 	tb := &tab{t: t}
+	st := time.Now(); defer func() { t.Logf("TIMING newTab %v", time.Since(st)) }()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(), chromedp.WithListener(tb.record))
 	ctx, cancelTimeout := context.WithTimeout(ctx, 45*time.Second)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
@@ -164,6 +164,7 @@ func foreign(origin string, urls []string) []string {
 
 func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
+	st := time.Now(); defer func() { tb.t.Logf("TIMING do %s %v", what, time.Since(st)) }()
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -189,16 +190,16 @@ func (tb *tab) navigateResponse(url string) *network.Response {
 	return resp
 }
 
-func evalIn[T any](ctx context.Context, expr string) (T, error) {
+func evalIn[T any](ctx context.Context, expr string, opts ...chromedp.EvaluateOption) (T, error) {
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	return chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	return chromedp.Run(ctx, chromedp.Evaluate[T](expr, opts...))
 }
 
 // eval runs expr in the current page and fails the test on an error.
-func eval[T any](tb *tab, expr string) T {
+func eval[T any](tb *tab, expr string, opts ...chromedp.EvaluateOption) T {
 	tb.t.Helper()
-	v, err := evalIn[T](tb.ctx, expr)
+	v, err := evalIn[T](tb.ctx, expr, opts...)
 	if err != nil {
 		tb.t.Fatalf("evaluate %s: %v (%s)", expr, err, tb.describe())
 	}
@@ -240,6 +241,7 @@ func (tb *tab) describe() string {
 // inject; the deadline only bounds a hang.
 func (tb *tab) waitFor(what string, ok func(pageState) bool) pageState {
 	tb.t.Helper()
+	st := time.Now(); defer func() { tb.t.Logf("TIMING wait %s %v", what, time.Since(st)) }()
 	deadline := time.Now().Add(stepTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -296,4 +298,3 @@ func header(resp *network.Response, name string) string {
 	return ""
 }
 
-var errNoCallback = errors.New("no callback")
