@@ -110,6 +110,10 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	mux.HandleFunc("POST /webauthn/login/begin", s.loginBegin)
 	mux.HandleFunc("POST /webauthn/login/finish", s.loginFinish)
 
+	// Feature route groups, one file each (owned by the feature that adds them).
+	s.mountAccount(mux)
+	s.mountOIDCSession(mux)
+
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
 	mux.HandleFunc("GET /readyz", s.ready)
