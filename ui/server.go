@@ -113,6 +113,7 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	// Feature route groups, one file each (owned by the feature that adds them).
 	s.mountAccount(mux)
 	s.mountOIDCSession(mux)
+	s.mountAdmin(mux)
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
