@@ -44,13 +44,11 @@ func (q queries) GetAccountByUserHandle(ctx context.Context, handle []byte) (*st
 
 func (q queries) UpdateAccount(ctx context.Context, a *store.Account) error {
 	// guarded: a taken email fails the statement, and the caller's transaction lives on.
-	return q.guarded(ctx, func(db querier) error {
-		tag, err := db.Exec(ctx, `UPDATE accounts
-			SET email = $2, email_verified = $3, display_name = $4, admin = $5, disabled = $6, updated_at = $7
-			WHERE id = $1`,
-			a.ID, a.Email, a.EmailVerified, a.DisplayName, a.Admin, a.Disabled, a.UpdatedAt)
-		return one("update account", tag, err)
-	})
+	tag, err := q.guardedExec(ctx, `UPDATE accounts
+		SET email = $2, email_verified = $3, display_name = $4, admin = $5, disabled = $6, updated_at = $7
+		WHERE id = $1`,
+		a.ID, a.Email, a.EmailVerified, a.DisplayName, a.Admin, a.Disabled, a.UpdatedAt)
+	return one("update account", tag, err)
 }
 
 func (q queries) DeleteAccount(ctx context.Context, id string) error {
@@ -100,15 +98,13 @@ func scanCredential(r pgx.Row) (*store.Credential, error) {
 
 func (q queries) CreateCredential(ctx context.Context, c *store.Credential) error {
 	// guarded: a missing account fails the foreign key.
-	return q.guarded(ctx, func(db querier) error {
-		tag, err := db.Exec(ctx, `INSERT INTO credentials (`+credentialCols+`)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
-			ON CONFLICT DO NOTHING`,
-			c.ID, c.AccountID, c.PublicKey, c.AttestationType, c.AAGUID, int64(c.SignCount), c.Transports,
-			c.UserPresent, c.UserVerified, c.BackupEligible, c.BackupState, c.CloneWarning, c.Name,
-			c.CreatedAt, c.CreatedIP, c.CreatedUA, ts(c.LastUsedAt), c.LastUsedIP, c.LastUsedUA)
-		return inserted("create credential", tag, err)
-	})
+	tag, err := q.guardedExec(ctx, `INSERT INTO credentials (`+credentialCols+`)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)
+		ON CONFLICT DO NOTHING`,
+		c.ID, c.AccountID, c.PublicKey, c.AttestationType, c.AAGUID, int64(c.SignCount), c.Transports,
+		c.UserPresent, c.UserVerified, c.BackupEligible, c.BackupState, c.CloneWarning, c.Name,
+		c.CreatedAt, c.CreatedIP, c.CreatedUA, ts(c.LastUsedAt), c.LastUsedIP, c.LastUsedUA)
+	return inserted("create credential", tag, err)
 }
 
 func (q queries) GetCredential(ctx context.Context, id []byte) (*store.Credential, error) {

@@ -16,6 +16,7 @@ import (
 )
 
 func TestMapErr(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want error
@@ -60,6 +61,7 @@ func TestMapErr(t *testing.T) {
 
 // A DSN to a port nobody listens on fails at once with ErrUnavailable.
 func TestOpenRefused(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -78,6 +80,7 @@ func TestOpenRefused(t *testing.T) {
 
 // A server that accepts and never answers is given ConnectTimeout, not the 5s default.
 func TestOpenConnectTimeout(t *testing.T) {
+	t.Parallel()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -111,6 +114,7 @@ func TestOpenConnectTimeout(t *testing.T) {
 }
 
 func TestPingAfterDatabaseDropped(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	name, dsn := freshDatabase(t)
 	s := openTest(t, dsn, Options{})
@@ -132,8 +136,9 @@ func TestPingAfterDatabaseDropped(t *testing.T) {
 // A statement that cannot get a connection within ConnectTimeout is unavailable, and the
 // store recovers once a connection is free.
 func TestPoolExhausted(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
-	s := openTest(t, freshSchema(t), Options{MaxConns: 1, ConnectTimeout: 300 * time.Millisecond})
+	s := openTest(t, freshSchema(t), Options{MaxConns: 1, ConnectTimeout: time.Second})
 	tx, err := s.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -152,6 +157,7 @@ func TestPoolExhausted(t *testing.T) {
 // A statement stuck behind a lock past its context's deadline is unavailable; the
 // connection it broke is replaced.
 func TestDeadlineIsUnavailable(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := openTest(t, freshSchema(t), Options{MaxConns: 2})
 	a := &store.Account{ID: "a", Email: "a@example.test", UserHandle: []byte("a"), CreatedAt: time.Now(), UpdatedAt: time.Now()}
@@ -184,6 +190,7 @@ func TestDeadlineIsUnavailable(t *testing.T) {
 // Two transactions that each hold the row the other wants: PostgreSQL aborts one with
 // deadlock_detected, which the store reports as ErrConflict so that WithTx retries it.
 func TestDeadlockIsConflict(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := openTest(t, freshSchema(t), Options{})
 	now := time.Now()

@@ -53,6 +53,7 @@ func testCredential(id, accountID string) *store.Credential {
 // "Delete a passkey unless it is the last": two devices each delete a different one of two
 // passkeys at once. The second must see the first's delete and keep its passkey.
 func TestTxKeepsLastPasskey(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s, app := lockedStore(t)
 	if err := s.CreateAccount(ctx, testAccount("a")); err != nil {
@@ -107,6 +108,7 @@ var errLast = errors.New("last passkey")
 // "The first account becomes admin": two sign-ups count accounts at once. The second must
 // wait, see the first account and not make itself admin.
 func TestTxCountAccountsSerializes(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s, app := lockedStore(t)
 	signUp := func(q store.Queries, id string) error {
@@ -153,6 +155,7 @@ func TestTxCountAccountsSerializes(t *testing.T) {
 // PostgreSQL aborts a transaction at its first failed statement, SQLite fails only the
 // statement. The constraint failures a caller may handle leave the Tx usable here too.
 func TestTxSurvivesConstraintErrors(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	s := openTest(t, freshSchema(t), Options{})
 	tx, err := s.Begin(ctx)

@@ -136,13 +136,11 @@ func scanConsent(r pgx.Row) (*store.Consent, error) {
 
 func (q queries) PutConsent(ctx context.Context, c *store.Consent) error {
 	// guarded: a missing account fails the foreign key.
-	return q.guarded(ctx, func(db querier) error {
-		_, err := db.Exec(ctx, `INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (account_id, client_id) DO UPDATE
-			SET scopes = excluded.scopes, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-			c.AccountID, c.ClientID, c.Scopes, c.CreatedAt, c.UpdatedAt)
-		return mapErr("put consent", err)
-	})
+	_, err := q.guardedExec(ctx, `INSERT INTO consents (`+consentCols+`) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT (account_id, client_id) DO UPDATE
+		SET scopes = excluded.scopes, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+		c.AccountID, c.ClientID, c.Scopes, c.CreatedAt, c.UpdatedAt)
+	return mapErr("put consent", err)
 }
 
 func (q queries) GetConsent(ctx context.Context, accountID, clientID string) (*store.Consent, error) {

@@ -3,6 +3,7 @@ package postgres
 import (
 	"errors"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -23,6 +24,7 @@ func connections(t *testing.T, s *Store, app string) int {
 // After a server restart or failover every pooled connection is dead; the checkout ping
 // replaces them, so callers see no error.
 func TestPoolReplacesDeadConnections(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	app := uniqueName()
 	dsn := freshSchema(t, "application_name", app)
@@ -76,6 +78,7 @@ func TestPoolReplacesDeadConnections(t *testing.T) {
 // Close leaves no connection behind, also one a transaction held at the time, and later
 // calls fail as unavailable.
 func TestPoolClose(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	app := uniqueName()
 	dsn := freshSchema(t, "application_name", app)
@@ -103,11 +106,19 @@ func TestPoolClose(t *testing.T) {
 	if err := tx.CreateAccount(ctx, testAccount("a")); err != nil {
 		t.Fatalf("a Tx open at Close still works until it ends: %v", err)
 	}
+	held := tx.(*txn).conn // reachable, so no finalizer closes it for the pool
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	if n := connections(t, watch, app); n != 0 {
-		t.Fatalf("%d connections after Close and Commit, want 0", n)
+	if !held.IsClosed() {
+		t.Fatal("the connection of a Tx that ended after Close is still open")
+	}
+	// A backend leaves pg_stat_activity a moment after its client hung up.
+	deadline := time.Now().Add(10 * time.Second)
+	for n := connections(t, watch, app); n != 0; n = connections(t, watch, app) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections 10s after Close and Commit, want 0", n)
+		}
 	}
 	if _, err := watch.GetAccount(ctx, "a"); err != nil {
 		t.Fatalf("the Tx's commit: %v", err)

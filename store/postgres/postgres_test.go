@@ -125,6 +125,7 @@ func openTest(t testing.TB, dsn string, opts Options) *Store {
 // machine the DDL of a migration costs 0.2–0.4s and TRUNCATE as much, a DELETE of the few
 // rows a subtest leaves a few milliseconds. Migrations have tests of their own below.
 func TestConformance(t *testing.T) {
+	t.Parallel()
 	dsn := freshSchema(t)
 	storetest.Run(t, func(t *testing.T) store.Store {
 		s := openTest(t, dsn, Options{})
@@ -152,6 +153,7 @@ func emptyTables(t testing.TB, s *Store) {
 }
 
 func TestBackend(t *testing.T) {
+	t.Parallel()
 	s := openTest(t, freshSchema(t), Options{})
 	if got := s.Backend(); got != "postgres" {
 		t.Fatalf("Backend() = %q", got)
@@ -159,6 +161,7 @@ func TestBackend(t *testing.T) {
 }
 
 func TestMigrationsIdempotent(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	dsn := freshSchema(t)
 	migs, err := loadMigrations()
@@ -204,6 +207,7 @@ func appliedMigrations(t testing.TB, s *Store) []string {
 }
 
 func TestRefusesNewerSchema(t *testing.T) {
+	t.Parallel()
 	ctx := t.Context()
 	dsn := freshSchema(t)
 	s := openTest(t, dsn, Options{})
@@ -231,6 +235,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 // Replicas that start together on an empty database must not both migrate: without the
 // advisory lock the losers fail on "relation already exists" or a duplicate version.
 func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	t.Parallel()
 	dsn := freshSchema(t)
 	const replicas = 6
 	type opened struct {

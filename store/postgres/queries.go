@@ -41,25 +41,39 @@ func (q queries) lockTable(ctx context.Context, table string) error {
 	return err
 }
 
-// guarded runs a statement that may fail on a constraint (a foreign key, or a unique key an
-// UPDATE cannot dodge with ON CONFLICT) inside a savepoint when q is a transaction.
-// PostgreSQL aborts the whole transaction on any error where SQLite fails only the statement;
-// the savepoint keeps the SQLite behaviour, so a caller may handle ErrAlreadyExists or
-// ErrNotFound and go on. Unique keys on insert need no savepoint: ON CONFLICT DO NOTHING.
-func (q queries) guarded(ctx context.Context, fn func(db querier) error) error {
+// guardedExec runs one statement that may fail on a constraint (a foreign key, or a unique key
+// an UPDATE cannot dodge with ON CONFLICT). PostgreSQL aborts the whole transaction on any
+// error where SQLite fails only the statement, so inside a transaction the statement runs in a
+// savepoint: a caller may handle ErrAlreadyExists or ErrNotFound and go on, as under SQLite.
+// SAVEPOINT, the statement and RELEASE go in one batch, one round trip; only a failure costs
+// a second, to roll back to the savepoint. Unique keys on insert need none of this: they use
+// ON CONFLICT DO NOTHING.
+func (q queries) guardedExec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
 	tx, ok := q.db.(pgx.Tx)
 	if !ok {
-		return fn(q.db)
+		return q.db.Exec(ctx, sql, args...)
 	}
-	sp, err := tx.Begin(ctx)
-	if err != nil {
-		return err
+	var b pgx.Batch
+	b.Queue("SAVEPOINT keyward_guard")
+	b.Queue(sql, args...)
+	b.Queue("RELEASE SAVEPOINT keyward_guard")
+	br := tx.SendBatch(ctx, &b)
+	_, spErr := br.Exec()
+	tag, err := br.Exec()
+	_, relErr := br.Exec() // fails after a failed statement: the transaction is aborted
+	closeErr := br.Close()
+	switch {
+	case spErr != nil:
+		return tag, spErr
+	case err != nil:
+		if _, rbErr := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT keyward_guard"); rbErr != nil {
+			return tag, rbErr
+		}
+		return tag, err
+	case relErr != nil:
+		return tag, relErr
 	}
-	if err := fn(sp); err != nil {
-		_ = sp.Rollback(ctx) // the error to report is fn's; a failed rollback fails the tx
-		return err
-	}
-	return sp.Commit(ctx)
+	return tag, closeErr
 }
 
 // inserted maps the result of an INSERT … ON CONFLICT DO NOTHING: no row means a unique key

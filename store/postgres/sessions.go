@@ -53,18 +53,13 @@ func scanSession(r pgx.Row) (*store.Session, error) {
 }
 
 func (q queries) CreateSession(ctx context.Context, s *store.Session) error {
-	insert := func(db querier) error {
-		tag, err := db.Exec(ctx, `INSERT INTO sessions (id, account_id, auth_time, amr, acr, credential_id,
-				created_at, last_seen_at, expires_at, ip, user_agent, data)
-			VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
-			s.ID, s.AccountID, ts(s.AuthTime), s.AMR, s.ACR, s.CredentialID, s.CreatedAt, s.LastSeenAt,
-			ts(s.ExpiresAt), s.IP, s.UserAgent, s.Data)
-		return inserted("create session", tag, err)
-	}
-	if s.AccountID == "" {
-		return insert(q.db) // no foreign key to fail
-	}
-	return q.guarded(ctx, insert)
+	// guarded: a missing account fails the foreign key.
+	tag, err := q.guardedExec(ctx, `INSERT INTO sessions (id, account_id, auth_time, amr, acr, credential_id,
+			created_at, last_seen_at, expires_at, ip, user_agent, data)
+		VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+		s.ID, s.AccountID, ts(s.AuthTime), s.AMR, s.ACR, s.CredentialID, s.CreatedAt, s.LastSeenAt,
+		ts(s.ExpiresAt), s.IP, s.UserAgent, s.Data)
+	return inserted("create session", tag, err)
 }
 
 func (q queries) GetSession(ctx context.Context, id string) (*store.Session, error) {
@@ -73,19 +68,14 @@ func (q queries) GetSession(ctx context.Context, id string) (*store.Session, err
 }
 
 func (q queries) UpdateSession(ctx context.Context, s *store.Session) error {
-	update := func(db querier) error {
-		tag, err := db.Exec(ctx, `UPDATE sessions
-			SET account_id = nullif($2::text, ''), auth_time = $3, amr = $4, acr = $5, credential_id = $6,
-				last_seen_at = $7, expires_at = $8, ip = $9, user_agent = $10, data = $11
-			WHERE id = $1`,
-			s.ID, s.AccountID, ts(s.AuthTime), s.AMR, s.ACR, s.CredentialID, s.LastSeenAt, ts(s.ExpiresAt),
-			s.IP, s.UserAgent, s.Data)
-		return one("update session", tag, err)
-	}
-	if s.AccountID == "" {
-		return update(q.db)
-	}
-	return q.guarded(ctx, update)
+	// guarded: a missing account fails the foreign key.
+	tag, err := q.guardedExec(ctx, `UPDATE sessions
+		SET account_id = nullif($2::text, ''), auth_time = $3, amr = $4, acr = $5, credential_id = $6,
+			last_seen_at = $7, expires_at = $8, ip = $9, user_agent = $10, data = $11
+		WHERE id = $1`,
+		s.ID, s.AccountID, ts(s.AuthTime), s.AMR, s.ACR, s.CredentialID, s.LastSeenAt, ts(s.ExpiresAt),
+		s.IP, s.UserAgent, s.Data)
+	return one("update session", tag, err)
 }
 
 func (q queries) DeleteSession(ctx context.Context, id string) error {
