@@ -103,6 +103,9 @@ func (s *sessionStore) New(r *http.Request, name string) (*sessions.Session, err
 
 type rowKey struct{}
 
+// anonymousTTL bounds a session nobody has signed in to: longer than an interaction (30 min).
+const anonymousTTL = 2 * time.Hour
+
 // Save writes the cookie; the row itself is written by create/update below.
 func (s *sessionStore) Save(_ *http.Request, w http.ResponseWriter, sess *sessions.Session) error {
 	if sess.Options.MaxAge < 0 || sess.ID == "" {
@@ -142,6 +145,11 @@ func (s *sessionStore) newRow(row *store.Session) (string, error) {
 	now := s.now().UTC()
 	row.ID = hashID(id)
 	row.CreatedAt, row.LastSeenAt, row.ExpiresAt = now, now, now.Add(s.absolute)
+	if row.AccountID == "" && s.absolute > anonymousTTL {
+		// Anonymous sessions only carry ceremonies and interactions (minutes); keep their rows
+		// short-lived so page loads cannot pile up rows for a day.
+		row.ExpiresAt = now.Add(anonymousTTL)
+	}
 	return id, nil
 }
 
