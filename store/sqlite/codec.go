@@ -6,6 +6,7 @@ import (
 	"database/sql/driver"
 	"encoding/json"
 	"fmt"
+	"math"
 	"time"
 )
 
@@ -23,10 +24,22 @@ type rowScanner interface {
 	Scan(dest ...any) error
 }
 
+// Unix nanoseconds in an int64 cover 1677 to 2262; times outside are clamped to the ends, so
+// an expiry meant as "never" stays far in the future instead of wrapping into the past.
+var (
+	minNanos = time.Unix(0, math.MinInt64+1)
+	maxNanos = time.Unix(0, math.MaxInt64)
+)
+
 // nanos encodes a time as unix nanoseconds in UTC; the zero time is 0.
 func nanos(t time.Time) int64 {
-	if t.IsZero() {
+	switch {
+	case t.IsZero():
 		return 0
+	case t.Before(minNanos):
+		return math.MinInt64 + 1
+	case t.After(maxNanos):
+		return math.MaxInt64
 	}
 	return t.UnixNano()
 }

@@ -10,6 +10,8 @@
 //     transactions begin with BEGIN IMMEDIATE so a read-then-write never fails half-way.
 //   - A pool of query_only reader connections serves plain reads outside transactions; WAL
 //     lets them run while the writer commits.
+//   - Every statement is prepared once per connection and reused (stmt.go): parsing costs
+//     about as much as running these statements.
 //
 // Because the writer has one connection, code inside a transaction must use the Tx it was
 // given: a call to the Store's own write methods from inside a transaction waits for the

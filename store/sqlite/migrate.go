@@ -100,9 +100,9 @@ func apply(ctx context.Context, db *sql.DB, m migration, now func() time.Time) e
 	return mapErr(op, tx.Commit())
 }
 
-func schemaVersion(ctx context.Context, q querier) (int, error) {
+func schemaVersion(ctx context.Context, db *sql.DB) (int, error) {
 	var v int
-	if err := q.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
+	if err := db.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v); err != nil {
 		return 0, mapErr("schema version", err)
 	}
 	return v, nil

@@ -29,15 +29,16 @@ type Options struct {
 // Store is a store.Store over one SQLite file.
 type Store struct {
 	queries
-	writer *sql.DB // one connection: every write and every transaction
-	reader *sql.DB // query_only pool for plain reads
+	writer *handle // one connection: every write and every transaction
+	reader *handle // query_only pool for plain reads
 	latest int     // the newest migration this binary knows
 }
 
 var _ store.Store = (*Store)(nil)
 
-// Open opens (creating if needed) the database file at path, applies pending migrations and
-// refuses a database whose schema is newer than this binary knows.
+// Open opens (creating if needed) the database file at path (a file system path, not a URI),
+// applies pending migrations and refuses a database whose schema is newer than this binary
+// knows.
 func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	if path == "" || path == ":memory:" {
 		// Two handles on one in-memory database would see two different databases.
@@ -90,8 +91,8 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, mapErr("open reader", err)
 	}
 
-	s := &Store{writer: writer, reader: reader, latest: len(migs)}
-	s.queries = queries{r: reader, w: writer, atomic: s.inTx}
+	s := &Store{writer: newHandle(writer), reader: newHandle(reader), latest: len(migs)}
+	s.queries = queries{r: dbQuerier{s.reader}, w: dbQuerier{s.writer}, atomic: s.inTx}
 	return s, nil
 }
 
@@ -113,25 +114,28 @@ func dsn(path string, busy time.Duration, readOnly bool) string {
 
 // inTx runs fn in a writer transaction; it makes multi-statement Store methods atomic.
 func (s *Store) inTx(ctx context.Context, op string, fn func(q querier) error) error {
-	tx, err := s.writer.BeginTx(ctx, nil)
+	sqlTx, err := s.writer.db.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr(op, err)
 	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if err := fn(tx); err != nil {
+	var m missed
+	defer m.prepare(ctx, s.writer)
+	defer sqlTx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if err := fn(txQuerier{tx: sqlTx, h: s.writer, missed: &m}); err != nil {
 		return err
 	}
-	return mapErr(op, tx.Commit())
+	return mapErr(op, sqlTx.Commit())
 }
 
 // Begin starts a transaction on the writer connection with BEGIN IMMEDIATE.
 func (s *Store) Begin(ctx context.Context) (store.Tx, error) {
-	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	sqlTx, err := s.writer.db.BeginTx(ctx, nil)
 	if err != nil {
 		return nil, mapErr("begin", err)
 	}
-	t := &tx{tx: sqlTx}
-	t.queries = queries{r: sqlTx, w: sqlTx, atomic: t.inTx}
+	t := &tx{tx: sqlTx, writer: s.writer}
+	q := txQuerier{tx: sqlTx, h: s.writer, missed: &t.missed}
+	t.queries = queries{r: q, w: q, atomic: t.inTx}
 	return t, nil
 }
 
@@ -145,7 +149,7 @@ func (s *Store) Ping(ctx context.Context) error {
 	if v != s.latest {
 		return fmt.Errorf("sqlite: schema version %d, this binary needs %d", v, s.latest)
 	}
-	tx, err := s.writer.BeginTx(ctx, nil)
+	tx, err := s.writer.db.BeginTx(ctx, nil)
 	if err != nil {
 		return mapErr("ping", err)
 	}
@@ -158,31 +162,38 @@ func (s *Store) Backend() string { return "sqlite" }
 // Close closes the readers first so that the writer's connection is the last one and its
 // close checkpoints the WAL into the main file.
 func (s *Store) Close() error {
-	return errors.Join(s.reader.Close(), s.writer.Close())
+	return errors.Join(s.reader.close(), s.writer.close())
 }
 
 // SchemaVersion returns the highest applied migration.
 func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
-	return schemaVersion(ctx, s.reader)
+	return schemaVersion(ctx, s.reader.db)
 }
 
 // tx is a store.Tx over one *sql.Tx.
 type tx struct {
 	queries
-	tx *sql.Tx
+	tx     *sql.Tx
+	writer *handle
+	missed missed // statements run unprepared, to prepare once the writer is free
 }
 
-func (t *tx) Commit() error { return mapErr("commit", t.tx.Commit()) }
+func (t *tx) Commit() error {
+	err := t.tx.Commit()
+	t.missed.prepare(context.Background(), t.writer)
+	return mapErr("commit", err)
+}
 
 func (t *tx) Rollback() error {
 	err := t.tx.Rollback()
 	if errors.Is(err, sql.ErrTxDone) {
 		return nil
 	}
+	t.missed.prepare(context.Background(), t.writer)
 	return mapErr("rollback", err)
 }
 
 // inTx: inside a transaction every statement is already atomic with the rest.
 func (t *tx) inTx(_ context.Context, _ string, fn func(q querier) error) error {
-	return fn(t.tx)
+	return fn(t.r)
 }

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,6 +14,8 @@ import (
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/storetest"
 )
+
+var testNow = time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
 
 func openTest(t *testing.T, path string, opts Options) *Store {
 	t.Helper()
@@ -60,7 +63,8 @@ func rawDB(t *testing.T, path string) *sql.DB {
 func TestMigrationsRunOnce(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "k.db")
-	s, err := Open(ctx, path, Options{})
+	first := func() time.Time { return testNow }
+	s, err := Open(ctx, path, Options{Now: first})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,13 +86,27 @@ func TestMigrationsRunOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = openTest(t, path, Options{})
-	var rows int
-	if err := s.reader.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&rows); err != nil {
+	later := func() time.Time { return testNow.Add(time.Hour) }
+	s = openTest(t, path, Options{Now: later})
+	rows, err := s.reader.db.QueryContext(ctx, `SELECT version, applied_at FROM schema_migrations ORDER BY version`)
+	if err != nil {
 		t.Fatal(err)
 	}
-	if rows != len(migs) {
-		t.Fatalf("schema_migrations has %d rows after a second Open, want %d", rows, len(migs))
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var version int
+		var applied string
+		if err := rows.Scan(&version, &applied); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		if version != n || applied != testNow.Format(time.RFC3339Nano) {
+			t.Fatalf("schema_migrations row %d = (%d, %s): re-applied by the second Open?", n, version, applied)
+		}
+	}
+	if n != len(migs) {
+		t.Fatalf("schema_migrations has %d rows after a second Open, want %d", n, len(migs))
 	}
 }
 
@@ -109,7 +127,7 @@ func TestRefusesNewerSchema(t *testing.T) {
 	if err == nil {
 		t.Fatal("Open accepted a database from a newer binary")
 	}
-	for _, want := range []string{"newer", "2", "1"} {
+	for _, want := range []string{"newer", fmt.Sprintf("version %d", known+1), fmt.Sprintf("(%d)", known)} {
 		if !strings.Contains(err.Error(), want) {
 			t.Fatalf("error %q does not name %q", err, want)
 		}
@@ -213,5 +231,75 @@ func TestErrorsLeakNoSQL(t *testing.T) {
 func TestOpenRejectsMemory(t *testing.T) {
 	if _, err := Open(context.Background(), ":memory:", Options{}); err == nil {
 		t.Fatal("Open(:memory:) succeeded")
+	}
+}
+
+func TestOddPath(t *testing.T) {
+	ctx := t.Context()
+	dir := filepath.Join(t.TempDir(), "a dir #1 %20?x=y")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "k.db")
+	s := openTest(t, path, Options{})
+	if err := s.CreateAccount(ctx, &store.Account{ID: "a", Email: "a@example.test", UserHandle: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("database not at the given path: %v", err)
+	}
+}
+
+// TestTxStatementsGetPrepared: a statement first run inside a transaction runs unprepared
+// there and is prepared on the writer once the transaction ends.
+func TestTxStatementsGetPrepared(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "k.db"), Options{})
+	count := func() int {
+		s.writer.mu.RLock()
+		defer s.writer.mu.RUnlock()
+		return len(s.writer.stmts)
+	}
+	before := count()
+	err := store.WithTx(ctx, s, func(q store.Queries) error {
+		_, err := q.ConsumeCeremony(ctx, "sess", "login", testNow)
+		if !errors.Is(err, store.ErrNotFound) {
+			t.Errorf("ConsumeCeremony = %v, want ErrNotFound", err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if count() != before+1 {
+		t.Fatalf("writer statements: %d before, %d after the transaction; want one more", before, count())
+	}
+	stx, err := s.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stx.Rollback()
+	if _, err := stx.ConsumeCeremony(ctx, "sess", "login", testNow); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("prepared ConsumeCeremony = %v", err)
+	}
+	if len(stx.(*tx).missed.queries) != 0 {
+		t.Fatal("the second transaction ran the statement unprepared again")
+	}
+}
+
+func TestFarTimesClamp(t *testing.T) {
+	ctx := t.Context()
+	s := openTest(t, filepath.Join(t.TempDir(), "k.db"), Options{})
+	never := time.Date(9999, 12, 31, 0, 0, 0, 0, time.UTC)
+	inv := &store.Invite{TokenHash: "h", CreatedAt: testNow, ExpiresAt: never}
+	if err := s.CreateInvite(ctx, inv); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetInvite(ctx, "h", time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatalf("an invite expiring in 9999 is gone in 2200: %v", err)
+	}
+	if got.ExpiresAt.Year() < 2262 {
+		t.Fatalf("ExpiresAt = %v, want clamped to 2262", got.ExpiresAt)
 	}
 }

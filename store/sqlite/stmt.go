@@ -101,18 +101,18 @@ func (q dbQuerier) queryRow(ctx context.Context, query string, args ...any) rowS
 
 // txQuerier runs statements in a transaction on the writer. It cannot prepare a DB-level
 // statement itself (that needs the connection the transaction holds), so a statement not yet
-// cached runs unprepared and is remembered; prepareMissed caches it once the transaction ends.
+// cached runs unprepared and is remembered; the transaction caches it once it has ended.
 type txQuerier struct {
 	tx     *sql.Tx
 	h      *handle // the writer's
-	missed *[]string
+	missed *missed
 }
 
 func (q txQuerier) stmt(ctx context.Context, query string) *sql.Stmt {
 	if st := q.h.cached(query); st != nil {
 		return q.tx.StmtContext(ctx, st)
 	}
-	*q.missed = append(*q.missed, query)
+	q.missed.add(query)
 	return nil
 }
 
@@ -137,11 +137,27 @@ func (q txQuerier) queryRow(ctx context.Context, query string, args ...any) rowS
 	return q.tx.QueryRowContext(ctx, query, args...)
 }
 
-// prepareMissed caches, after a transaction has released the writer, the statements it ran
+// missed collects the statements a transaction ran unprepared.
+type missed struct {
+	mu      sync.Mutex
+	queries []string
+}
+
+func (m *missed) add(query string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.queries = append(m.queries, query)
+}
+
+// prepare caches, after the transaction has released the writer, the statements it ran
 // unprepared. A failure only means the statement stays unprepared.
-func prepareMissed(ctx context.Context, h *handle, missed []string) {
+func (m *missed) prepare(ctx context.Context, h *handle) {
+	m.mu.Lock()
+	queries := m.queries
+	m.queries = nil
+	m.mu.Unlock()
 	ctx = context.WithoutCancel(ctx)
-	for _, query := range missed {
+	for _, query := range queries {
 		_, _ = h.prepare(ctx, query)
 	}
 }

@@ -12,7 +12,8 @@
 //     operations (*ByRequest, RevokeOAuthTokensBySubject, RebindInteractions,
 //     DeleteAccountSessions) succeed when nothing matches.
 //   - Creating a row that names a missing account (credential, signed-in session, consent)
-//     returns store.ErrNotFound.
+//     returns store.ErrNotFound. Audit events name accounts without a foreign key: the log
+//     outlives the accounts it mentions.
 //   - Expiry is exclusive: a row with ExpiresAt == now is expired. An OAuth token with a zero
 //     ExpiresAt never expires.
 //   - Times come back in UTC at microsecond precision or better; a zero time comes back zero.
@@ -23,6 +24,8 @@
 //     taken literally (no wildcards). ListAudit's Since is inclusive and Until exclusive;
 //     newest first means highest ID first. PutConsent replaces every field of the row.
 //   - ListClients and ListConsents have no promised order.
+//   - Update* methods ignore the immutable fields of their argument (ids, CreatedAt, a
+//     credential's key material, a signing key's Alg and PrivateKey).
 //
 // open must return a fresh, empty store for each call and arrange its own cleanup.
 package storetest
