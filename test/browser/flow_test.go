@@ -19,8 +19,10 @@ const loginMarkKey = "keyward-test-login-autocomplete"
 // to sign-in, the passkey signs in, the person allows the client, and the client redeems
 // the code it received and verifies the ID token and UserInfo as a relying app does.
 func TestBrowserSignUpSignInConsentCodeFlow(t *testing.T) {
-	tb := newTab(t)
+	needChromium(t)
 	env := testenv.Start(t, testenv.Options{})
+	rp := env.NewRP(testenv.RPOptions{CallbackServer: true})
+	tb := newTab(t) // after the servers, so the tab closes before they do
 	ctx := context.Background()
 
 	tb.signUp(env.Issuer, "Ada@Example.com", "Ada Lovelace")
@@ -42,28 +44,29 @@ func TestBrowserSignUpSignInConsentCodeFlow(t *testing.T) {
   && await PublicKeyCredential.isConditionalMediationAvailable())()`, chromedp.EvalAwaitPromise)
 	eval[bool](tb, `sessionStorage.removeItem('`+loginMarkKey+`'), true`)
 
-	rp := env.NewRP(testenv.RPOptions{CallbackServer: true})
 	f := testenv.NewFlow()
 	tb.navigate(rp.AuthURL(f))
-	s := tb.waitFor("arrive at sign-in from the app's request", func(s pageState) bool {
-		return s.Path == "/login" || s.Path == "/consent"
-	})
-	// Set when /login finished parsing, before any ceremony could navigate away.
+	if conditional {
+		t.Log("conditional mediation available: the sign-in page signs in through autofill")
+		tb.waitFor("arrive at sign-in from the app's request", func(s pageState) bool {
+			return s.Path == "/login" || s.Path == "/consent"
+		})
+	} else {
+		t.Log("no conditional mediation: signing in with #passkey-login")
+		tb.waitPath("/login")
+		tb.do("press sign in with a passkey", chromedp.Click(chromedp.ID("passkey-login")))
+	}
+
+	consent := tb.waitPath("/consent")
+	// The observer set it when /login finished parsing, before any ceremony could navigate
+	// away; it is read here, on a settled page of the same origin.
 	autocomplete := eval[string](tb, `String(sessionStorage.getItem('`+loginMarkKey+`'))`)
 	if autocomplete == "null" {
-		t.Fatalf("the app's request did not show the sign-in page (now at %s): the sign-out did not end the session?", s.Href)
+		t.Fatalf("the app's request reached %s without the sign-in page: did the sign-out end the session?", consent.Href)
 	}
 	if autocomplete != "username webauthn" {
 		t.Errorf(`sign-in #email autocomplete = %q, want "username webauthn" (passkey autofill needs it)`, autocomplete)
 	}
-	if conditional {
-		t.Log("conditional mediation available: the sign-in page signs in through autofill")
-	} else {
-		t.Log("no conditional mediation: signing in with #passkey-login")
-		tb.do("press sign in with a passkey", chromedp.Click(chromedp.ID("passkey-login")))
-	}
-
-	tb.waitPath("/consent")
 	if got := eval[string](tb, `document.querySelector('.client-name').textContent`); got != "App "+rp.ID {
 		t.Errorf("consent names the client %q, want %q", got, "App "+rp.ID)
 	}
@@ -114,11 +117,12 @@ func TestBrowserSignUpSignInConsentCodeFlow(t *testing.T) {
 // TestBrowserDenyConsent: the person refuses; the app gets access_denied with its state and
 // the issuer, and no code.
 func TestBrowserDenyConsent(t *testing.T) {
-	tb := newTab(t)
+	needChromium(t)
 	env := testenv.Start(t, testenv.Options{})
+	rp := env.NewRP(testenv.RPOptions{CallbackServer: true})
+	tb := newTab(t)
 	tb.signUp(env.Issuer, "grace@example.com", "Grace Hopper")
 
-	rp := env.NewRP(testenv.RPOptions{CallbackServer: true})
 	f := testenv.NewFlow()
 	tb.navigate(rp.AuthURL(f))
 	tb.waitPath("/consent")

@@ -31,8 +31,9 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// browserContext returns the shared browser, skipping or failing when Chromium is missing.
-func browserContext(t *testing.T) context.Context {
+// needChromium skips the test, or fails it under KEYWARD_TEST_BROWSER=1, when Chromium is
+// missing. Tests call it first so a skip costs nothing.
+func needChromium(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat(chromiumPath); err != nil {
 		if os.Getenv("KEYWARD_TEST_BROWSER") == "1" {
@@ -40,6 +41,12 @@ func browserContext(t *testing.T) context.Context {
 		}
 		t.Skip("chromium not installed: browser tests skipped; the README's test command installs it")
 	}
+}
+
+// browserContext returns the shared browser, starting it on first use.
+func browserContext(t *testing.T) context.Context {
+	t.Helper()
+	needChromium(t)
 	shared.once.Do(shared.start)
 	if shared.err != nil {
 		t.Fatalf("start Chromium: %v", shared.err)

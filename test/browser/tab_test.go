@@ -51,7 +51,6 @@ func newTab(t *testing.T) *tab {
 	t.Helper()
 	browser := browserContext(t)
 	tb := &tab{t: t}
-	st := time.Now(); defer func() { t.Logf("TIMING newTab %v", time.Since(st)) }()
 	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext(), chromedp.WithListener(tb.record))
 	ctx, cancelTimeout := context.WithTimeout(ctx, 45*time.Second)
 	t.Cleanup(func() { cancelTimeout(); cancel() })
@@ -132,6 +131,14 @@ func (tb *tab) requestsSince(mark int) []string {
 	return append([]string(nil), tb.requests[mark:]...)
 }
 
+// forgetConsoleFrom drops the console log from mark on, for reports a test provoked on
+// purpose, so the tab's final check does not count them against the pages.
+func (tb *tab) forgetConsoleFrom(mark int) {
+	tb.mu.Lock()
+	defer tb.mu.Unlock()
+	tb.console = tb.console[:mark]
+}
+
 // marks returns the current lengths of the console and request logs.
 func (tb *tab) marks() (console, requests int) {
 	tb.mu.Lock()
@@ -164,7 +171,6 @@ func foreign(origin string, urls []string) []string {
 
 func (tb *tab) do(what string, steps ...chromedp.Action[chromedp.Void]) {
 	tb.t.Helper()
-	st := time.Now(); defer func() { tb.t.Logf("TIMING do %s %v", what, time.Since(st)) }()
 	ctx, cancel := context.WithTimeout(tb.ctx, stepTimeout)
 	defer cancel()
 	if err := chromedp.Do(ctx, steps...); err != nil {
@@ -241,7 +247,6 @@ func (tb *tab) describe() string {
 // inject; the deadline only bounds a hang.
 func (tb *tab) waitFor(what string, ok func(pageState) bool) pageState {
 	tb.t.Helper()
-	st := time.Now(); defer func() { tb.t.Logf("TIMING wait %s %v", what, time.Since(st)) }()
 	deadline := time.Now().Add(stepTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -297,4 +302,3 @@ func header(resp *network.Response, name string) string {
 	}
 	return ""
 }
-
