@@ -326,6 +326,12 @@
         // Aborted because the person pressed the button: that ceremony
         // reports its own outcome.
         if (ctrl.signal.aborted || (err && err.name === 'AbortError')) return;
+        // The background autofill request failing in the browser (no passkey for this site,
+        // dismissed) is not something the person did: stay quiet and leave the button.
+        if (err && err.name === 'NotAllowedError') {
+          setBusy(button, false);
+          return;
+        }
         showError(messageFor(err, 'get'));
         setBusy(button, false);
       } finally {
