@@ -7,12 +7,16 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
+	"sync"
 
 	"github.com/keyward/keyward/store"
 )
 
 // Audit event names written by this package.
 const (
+	// EventSignupBegun: creation options were handed out. It is the first step of the
+	// enrollment funnel and names no account (none exists before the passkey is verified).
+	EventSignupBegun     = "signup.begun"
 	EventSignupCompleted = "signup.completed"
 	EventSignupFailed    = "signup.failed"
 	EventLoginSucceeded  = "login.succeeded"
@@ -33,8 +37,11 @@ func (s *Service) Audit(ctx context.Context, e store.AuditEvent) {
 	s.fillAudit(&e)
 	if err := s.st.AppendAudit(ctx, &e); err != nil {
 		s.log.ErrorContext(ctx, "audit append failed", slog.String("event", e.Event), slog.Any("error", err))
+		s.logAudit(ctx, e)
+		return
 	}
 	s.logAudit(ctx, e)
+	s.observers.notify(ctx, e)
 }
 
 func (s *Service) fillAudit(e *store.AuditEvent) {
@@ -92,8 +99,60 @@ func (t *txAudit) append(ctx context.Context, q store.Queries, e store.AuditEven
 func (t *txAudit) flush(ctx context.Context) {
 	for _, e := range t.events {
 		t.s.logAudit(ctx, e)
+		t.s.observers.notify(ctx, e)
 	}
 	t.events = nil
+}
+
+// AuditBatch lets a caller outside this package (the admin console) write audit events inside
+// its own store transaction with the ceremonies' guarantees: the rows commit together with the
+// change they describe, and the structured log and the observers see them only after commit.
+// Call Reset at the start of every attempt of the transaction (store.WithTx retries), Append
+// inside it, and Flush once it has committed.
+type AuditBatch struct{ t txAudit }
+
+// NewAuditBatch starts an empty batch.
+func (s *Service) NewAuditBatch() *AuditBatch { return &AuditBatch{t: txAudit{s: s}} }
+
+// Reset forgets the events of an attempt that did not commit.
+func (b *AuditBatch) Reset() { b.t.reset() }
+
+// Append writes e through q (Time defaults to now, Result to "ok").
+func (b *AuditBatch) Append(ctx context.Context, q store.Queries, e store.AuditEvent) error {
+	return b.t.append(ctx, q, e)
+}
+
+// Flush logs and publishes the committed events.
+func (b *AuditBatch) Flush(ctx context.Context) { b.t.flush(ctx) }
+
+// AuditObserver sees every audit event once it is durably appended: after the commit of the
+// transaction that wrote it, never for a rolled-back attempt, so counters kept by an observer
+// match the audit table. It runs on the request's goroutine: it must be quick and must not call
+// back into the Service.
+type AuditObserver func(ctx context.Context, e store.AuditEvent)
+
+// ObserveAudit adds an observer. Observers may be added while the server runs.
+func (s *Service) ObserveAudit(fn AuditObserver) { s.observers.add(fn) }
+
+// auditObservers is the Service's observer list.
+type auditObservers struct {
+	mu  sync.RWMutex
+	fns []AuditObserver
+}
+
+func (o *auditObservers) add(fn AuditObserver) {
+	o.mu.Lock()
+	o.fns = append(o.fns, fn)
+	o.mu.Unlock()
+}
+
+func (o *auditObservers) notify(ctx context.Context, e store.AuditEvent) {
+	o.mu.RLock()
+	fns := o.fns
+	o.mu.RUnlock()
+	for _, fn := range fns {
+		fn(ctx, e)
+	}
 }
 
 // credentialRef is how an audit row names a credential: its id in base64url.

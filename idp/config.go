@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"golang.org/x/net/publicsuffix"
 )
 
@@ -29,7 +30,10 @@ const (
 const (
 	DefaultCeremonyTimeout = 5 * time.Minute
 	DefaultInviteTTL       = 7 * 24 * time.Hour
-	DefaultRPDisplayName   = "Keyward"
+	// DefaultEmailVerificationTTL is also the maximum: NIST SP 800-63B-4 §4.2.1.2 gives emailed
+	// codes at most 24 hours.
+	DefaultEmailVerificationTTL = 24 * time.Hour
+	DefaultRPDisplayName        = "Keyward"
 	// MinEnumerationKeyLen is the shortest accepted EnumerationKey (256 bits).
 	MinEnumerationKeyLen = 32
 )
@@ -52,6 +56,22 @@ type Config struct {
 	// emails. It must be stable across restarts (derive it from the configured secret), or the
 	// fake lists change and unknown emails become recognisable. At least 32 bytes.
 	EnumerationKey []byte
+	// AllowedAAGUIDs, when not empty, is the attestation policy of an organisation that issues
+	// its own security keys: registration asks for direct attestation, refuses fmt "none" and
+	// accepts only authenticators whose AAGUID is listed (canonical UUID text). Empty (the
+	// default): attestation "none", any authenticator (NIST 63B-4 App. B: attestation should
+	// not block synced passkeys for public-facing services). Without a metadata service the
+	// AAGUID is the authenticator's own claim, verified only as far as its attestation
+	// signature goes: it keeps honest people to the issued keys, it does not stop a forged
+	// software authenticator.
+	AllowedAAGUIDs []string
+	// PublicURL is the origin the links in messages point to; default RPOrigins[0].
+	PublicURL string
+	// EmailVerificationTTL bounds a verification link; default and maximum 24h.
+	EmailVerificationTTL time.Duration
+	// Mailer delivers messages (email verification); nil logs them instead (LogMailer), which
+	// is for development until a real mailer is configured.
+	Mailer Mailer
 }
 
 // withDefaults fills the zero optional fields.
@@ -68,6 +88,12 @@ func (c Config) withDefaults() Config {
 	if c.InviteTTL == 0 {
 		c.InviteTTL = DefaultInviteTTL
 	}
+	if c.EmailVerificationTTL == 0 {
+		c.EmailVerificationTTL = DefaultEmailVerificationTTL
+	}
+	if c.PublicURL == "" && len(c.RPOrigins) > 0 {
+		c.PublicURL = strings.TrimSuffix(c.RPOrigins[0], "/")
+	}
 	return c
 }
 
@@ -75,6 +101,7 @@ func (c Config) withDefaults() Config {
 // It fails closed on what go-webauthn leaves unchecked (SECURITY WA-17): an RP ID that does
 // not cover every origin, plain-http origins, origins with paths.
 func (c Config) Validate() error {
+	publicURL := c.PublicURL // the default comes from RPOrigins, which are checked on their own
 	c = c.withDefaults()
 	var errs []error
 	bad := func(format string, a ...any) { errs = append(errs, fmt.Errorf("idp config: "+format, a...)) }
@@ -115,6 +142,19 @@ func (c Config) Validate() error {
 	}
 	if c.InviteTTL < 0 {
 		bad("InviteTTL %s is negative", c.InviteTTL)
+	}
+	if c.EmailVerificationTTL < 5*time.Minute || c.EmailVerificationTTL > DefaultEmailVerificationTTL {
+		bad("EmailVerificationTTL %s is outside 5m..24h", c.EmailVerificationTTL)
+	}
+	if publicURL != "" {
+		if _, err := checkOrigin(publicURL); err != nil {
+			bad("PublicURL: %v", err)
+		}
+	}
+	for _, a := range c.AllowedAAGUIDs {
+		if id, err := uuid.Parse(a); err != nil || id == uuid.Nil {
+			bad("AllowedAAGUIDs: %q is not a non-zero UUID", a)
+		}
 	}
 	if len(c.EnumerationKey) < MinEnumerationKeyLen {
 		bad("EnumerationKey has %d bytes; at least %d are required", len(c.EnumerationKey), MinEnumerationKeyLen)

@@ -12,6 +12,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 	"github.com/go-webauthn/webauthn/webauthn"
+	"github.com/google/uuid"
 
 	"github.com/keyward/keyward/store"
 )
@@ -24,6 +25,11 @@ type Service struct {
 	now    func() time.Time
 	wa     *webauthn.WebAuthn
 	labels map[string]string // AAGUID (canonical UUID text) → provider name
+	// allowed is the attestation policy's AAGUID allowlist; nil when there is no policy.
+	allowed map[uuid.UUID]bool
+	mailer  Mailer
+	// observers see every committed audit event (audit.go).
+	observers auditObservers
 }
 
 // RequestMeta describes the request a ceremony call comes from.
@@ -79,20 +85,35 @@ func New(cfg Config, st store.Store, log *slog.Logger, now func() time.Time) (*S
 	if err != nil {
 		return nil, fmt.Errorf("idp: webauthn config: %w", err)
 	}
-	return &Service{cfg: cfg, st: st, log: log, now: now, wa: wa, labels: labels}, nil
+	svc := &Service{cfg: cfg, st: st, log: log, now: now, wa: wa, labels: labels, mailer: cfg.Mailer}
+	if len(cfg.AllowedAAGUIDs) > 0 {
+		svc.allowed = map[uuid.UUID]bool{}
+		for _, a := range cfg.AllowedAAGUIDs {
+			svc.allowed[uuid.MustParse(a)] = true // Validate checked every entry
+		}
+	}
+	if svc.mailer == nil {
+		svc.mailer = LogMailer{Log: log}
+	}
+	return svc, nil
 }
 
 func webauthnConfig(cfg Config) *webauthn.Config {
 	requireRK := true
+	// Consumer IdP: attestation would only block synced passkeys (NIST 63B-4 App. B). An
+	// AAGUID allowlist needs the attestation statement, so it asks for it.
+	conveyance := protocol.PreferNoAttestation
+	if len(cfg.AllowedAAGUIDs) > 0 {
+		conveyance = protocol.PreferDirectAttestation
+	}
 	timeout := webauthn.TimeoutConfig{Enforce: true, Timeout: cfg.CeremonyTimeout, TimeoutUVD: cfg.CeremonyTimeout}
 	return &webauthn.Config{
 		RPID:          cfg.RPID,
 		RPDisplayName: cfg.RPDisplayName,
 		RPOrigins:     cfg.RPOrigins,
 		// Never framed (OA-11), so a cross-origin ceremony is always an attack.
-		RPAllowCrossOrigin: false,
-		// Consumer IdP: attestation would only block synced passkeys (NIST 63B-4 App. B).
-		AttestationPreference: protocol.PreferNoAttestation,
+		RPAllowCrossOrigin:    false,
+		AttestationPreference: conveyance,
 		AuthenticatorSelection: protocol.AuthenticatorSelection{
 			ResidentKey:        protocol.ResidentKeyRequirementRequired,
 			RequireResidentKey: &requireRK,

@@ -70,6 +70,7 @@ func (s *Service) BeginSignup(ctx context.Context, m RequestMeta, req SignupRequ
 	if err := s.putCeremony(ctx, m, purposeSignup, "", data); err != nil {
 		return nil, err
 	}
+	s.Audit(ctx, metaEvent(EventSignupBegun, m))
 	return creation, nil
 }
 
@@ -158,6 +159,7 @@ func (s *Service) FinishSignup(ctx context.Context, m RequestMeta, resp *protoco
 		s.logRefusal(ctx, "signup refused", fail)
 		return nil, fail
 	}
+	s.afterSignup(ctx, m, out.AccountID)
 	return out, nil
 }
 
@@ -172,22 +174,12 @@ func (s *Service) finishSignup(ctx context.Context, q store.Queries, audit *txAu
 		return nil, ErrCeremonyExpired.Wrap(errors.New("response to another (superseded) challenge")), nil
 	}
 	user := &waUser{handle: c.UserHandle, name: c.Email, displayName: c.DisplayName}
-	cred, err := s.wa.CreateCredential(user, c.Session, resp)
-	if err != nil {
-		return nil, ErrVerificationFailed.Wrap(err), nil
+	// Attestation, UV, BE/BS, a usable key (WA-11) and the AAGUID policy (WA-12).
+	cred, fail := s.verifyNewCredential(user, c.Session, resp)
+	if fail != nil {
+		return nil, fail, nil
 	}
 	flags := resp.Response.AttestationObject.AuthData.Flags
-	// go-webauthn v0.18.2 checks UV (session requires it) and BE=0⇒BS=0 (§7.1 step 17); kept as
-	// a guard because both are security decisions this package owns, whatever the library does.
-	if !flags.HasUserVerified() || (!flags.HasBackupEligible() && flags.HasBackupState()) {
-		return nil, ErrVerificationFailed.Wrap(errors.New("UV missing or BS without BE")), nil
-	}
-	// go-webauthn v0.18.2 does not parse the key at registration with fmt "none": a key whose
-	// curve does not match its alg, or a point off the curve, would be stored and then fail
-	// every sign-in. Refuse it now (WA-11).
-	if err := checkPublicKey(cred.PublicKey); err != nil {
-		return nil, ErrVerificationFailed.Wrap(err), nil
-	}
 
 	inv, n, err := s.signupGate(ctx, q, c.Email, c.InviteHash, now)
 	if err != nil {
@@ -229,7 +221,7 @@ func (s *Service) finishSignup(ctx context.Context, q store.Queries, audit *txAu
 	} else if err != nil {
 		return nil, nil, err
 	}
-	sc := newStoredCredential(cred, acct.ID, s.label(cred.Authenticator.AAGUID), m, now)
+	sc := s.newPasskeyRecord(cred, acct.ID, m, now)
 	if err := q.CreateCredential(ctx, sc); errors.Is(err, store.ErrAlreadyExists) {
 		return nil, nil, ErrCredentialExists.Wrap(err)
 	} else if err != nil {

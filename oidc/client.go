@@ -20,6 +20,9 @@ type Client struct {
 	IDTokenSignedAlg string
 	PostLogoutURIs   []string
 	BackchannelURI   string
+	// AuthMethod is the registered token_endpoint_auth_method; empty accepts both
+	// client_secret_basic and client_secret_post.
+	AuthMethod string
 }
 
 func toFositeClient(c *store.Client) *Client {
@@ -36,11 +39,8 @@ func toFositeClient(c *store.Client) *Client {
 		scopes = []string{"openid", "profile", "email", "offline_access"}
 	}
 	auth := c.TokenEndpointAuthMethod
-	if auth == "" {
-		auth = "client_secret_basic"
-		if c.Public {
-			auth = "none"
-		}
+	if c.Public {
+		auth = "none"
 	}
 	alg := c.IDTokenSignedAlg
 	if alg == "" {
@@ -55,17 +55,34 @@ func toFositeClient(c *store.Client) *Client {
 			ResponseModes: []fosite.ResponseModeType{fosite.ResponseModeDefault, fosite.ResponseModeQuery, fosite.ResponseModeFormPost},
 		},
 		Name: c.Name, FirstParty: c.FirstParty, IDTokenSignedAlg: alg,
-		PostLogoutURIs: c.PostLogoutRedirectURIs, BackchannelURI: c.BackchannelLogoutURI,
+		PostLogoutURIs: c.PostLogoutRedirectURIs, BackchannelURI: c.BackchannelLogoutURI, AuthMethod: auth,
 	}
 }
 
-// TokenEndpointAuthMethod and the rest of fosite.OpenIDConnectClient: Keyward accepts
-// client_secret_basic and client_secret_post for confidential clients and none for public ones.
+// GetTokenEndpointAuthMethod and the rest of fosite.OpenIDConnectClient. Keyward authenticates
+// clients itself (authenticateClient); fosite reads these only for request objects and client
+// assertions, which no Keyward client can use (no client JWKS is registered).
 func (c *Client) GetTokenEndpointAuthMethod() string {
 	if c.Public {
 		return "none"
 	}
-	return "client_secret_basic"
+	if c.AuthMethod == "" {
+		return "client_secret_basic"
+	}
+	return c.AuthMethod
+}
+
+// allowsAuthMethod says whether the client may authenticate with method.
+func (c *Client) allowsAuthMethod(method string) bool {
+	if c.Public {
+		return method == "none"
+	}
+	switch c.AuthMethod {
+	case "":
+		return method == "client_secret_basic" || method == "client_secret_post"
+	default:
+		return method == c.AuthMethod
+	}
 }
 func (c *Client) GetRequestURIs() []string                     { return nil }
 func (c *Client) GetJSONWebKeysURI() string                    { return "" }

@@ -183,6 +183,27 @@ func (k *Keys) Rotate(ctx context.Context, retention time.Duration) error {
 	return k.Reload(ctx)
 }
 
+// RotateIfDue rotates when the newest active key is older than interval (a zero interval never
+// rotates). Replicas may race: each creates keys and the newest wins, which is harmless.
+func (k *Keys) RotateIfDue(ctx context.Context, interval, retention time.Duration) (bool, error) {
+	if interval <= 0 {
+		return false, nil
+	}
+	rows, err := k.st.ListSigningKeys(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range rows { // newest first
+		if r.RetiredAt.IsZero() {
+			if k.now().Sub(r.CreatedAt) < interval {
+				return false, nil
+			}
+			break
+		}
+	}
+	return true, k.Rotate(ctx, retention)
+}
+
 // JWKS returns the public key set document.
 func (k *Keys) JWKS() []byte {
 	k.mu.RLock()
@@ -220,8 +241,13 @@ var _ jwt.Signer = signer{}
 func (s signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
 	kid, _ := header.ToMap()["kid"].(string)
 	sk := s.keys.byID(kid)
-	if sk == nil || sk.retired {
+	switch {
+	case sk == nil:
 		sk = s.keys.activeKey(AlgRS256)
+	case sk.retired:
+		// A session stored before a rotation names the old key: sign with the active key of
+		// the same algorithm, which is what the client registered.
+		sk = s.keys.activeKey(sk.alg)
 	}
 	if sk == nil {
 		return "", "", errUnknownKey

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"fmt"
 	"html/template"
 	"log/slog"
 	"net/http"
@@ -31,6 +30,21 @@ type Config struct {
 	AuthCodeTTL     time.Duration // default 2m (ASVS 10.4.3: at most 10 minutes)
 	InteractionTTL  time.Duration // default 30m
 	KeyRetention    time.Duration // how long a retired key stays in the JWKS; default 7 days
+	// RefreshTokenMaxLifetime caps a refresh token family however often it rotates
+	// (OA-08, ASVS 10.4.8); default 90 days.
+	RefreshTokenMaxLifetime time.Duration
+	// KeyRotationInterval rotates the signing keys when the active ones are older (see
+	// RotateKeysIfDue); zero leaves rotation to `keyward keys rotate`.
+	KeyRotationInterval time.Duration
+	// BackchannelRetryDelays are the waits before each retry of a back-channel logout
+	// delivery; default 250ms, 1s, 4s, 15s. BackchannelWait bounds how long a logout waits for
+	// the deliveries before it answers the browser (default 2s); later retries continue in
+	// the background.
+	BackchannelRetryDelays []time.Duration
+	BackchannelWait        time.Duration
+	// BackchannelClient sends logout tokens; default: a client with a 5s timeout that follows
+	// no redirects.
+	BackchannelClient *http.Client
 	// GlobalSecret is the 32-byte HMAC key for opaque tokens (derived by cmd/ from the master
 	// secret with HKDF; the derivation never changes, or every token dies).
 	GlobalSecret []byte
@@ -56,6 +70,15 @@ func (c *Config) defaults() {
 	def(&c.AuthCodeTTL, 2*time.Minute)
 	def(&c.InteractionTTL, 30*time.Minute)
 	def(&c.KeyRetention, 7*24*time.Hour)
+	def(&c.RefreshTokenMaxLifetime, 90*24*time.Hour)
+	def(&c.BackchannelWait, 2*time.Second)
+	if c.BackchannelRetryDelays == nil {
+		c.BackchannelRetryDelays = []time.Duration{250 * time.Millisecond, time.Second, 4 * time.Second, 15 * time.Second}
+	}
+	if c.BackchannelClient == nil {
+		c.BackchannelClient = &http.Client{Timeout: 5 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	}
 }
 
 // Validate reports every problem at once.
@@ -75,6 +98,13 @@ func (c Config) Validate() error {
 	}
 	if len(c.ClientSecretKey) < 32 {
 		errs = append(errs, errors.New("oidc: client secret key must be at least 32 bytes"))
+	}
+	if c.KeyRetention > 0 && c.IDTokenTTL > 0 && c.KeyRetention < c.IDTokenTTL {
+		// A retired key must outlive every ID token it signed (OC-08).
+		errs = append(errs, errors.New("oidc: key retention must be at least the ID token lifetime"))
+	}
+	if c.RefreshTokenMaxLifetime > 0 && c.RefreshTokenTTL > c.RefreshTokenMaxLifetime {
+		errs = append(errs, errors.New("oidc: refresh token lifetime must not exceed its absolute maximum"))
 	}
 	return errors.Join(errs...)
 }
@@ -97,6 +127,7 @@ type Provider struct {
 	discovery []byte
 	formPost  *template.Template
 	formHash  string
+	bcl       *backchannel
 }
 
 // New builds the provider. keys must already be loaded (NewKeys).
@@ -107,7 +138,11 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 	}
 	p := &Provider{cfg: cfg, st: st, keys: keys, log: log, now: now, renderErr: renderErr,
 		hasher: NewSecretHasher(cfg.ClientSecretKey)}
-	p.storage = &Storage{st: st, clients: &clientCache{st: st}, now: now}
+	p.storage = &Storage{st: st, clients: &clientCache{st: st}, now: now, maxRefresh: cfg.RefreshTokenMaxLifetime,
+		ttl: map[string]time.Duration{
+			store.KindAuthorizeCode: cfg.AuthCodeTTL, store.KindPKCE: cfg.AuthCodeTTL, store.KindOIDC: cfg.AuthCodeTTL,
+			store.KindAccessToken: cfg.AccessTokenTTL, store.KindRefreshToken: cfg.RefreshTokenTTL,
+		}}
 	p.formPost, p.formHash = formPostTemplate(cfg.Issuer)
 	p.fcfg = &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenTTL,
@@ -131,6 +166,8 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 		FormPostHTMLTemplate:           p.formPost,
 		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
 	}
+	p.fcfg.ClientAuthenticationStrategy = p.authenticateClient
+	p.bcl = newBackchannel(cfg, log)
 	sign := signer{keys: keys}
 	strategy := &compose.CommonStrategy{
 		CoreStrategy:               compose.NewOAuth2HMACStrategy(p.fcfg),
@@ -159,6 +196,12 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 
 // Keys returns the signing keys (for rotation from the CLI and a reload loop).
 func (p *Provider) Keys() *Keys { return p.keys }
+
+// RotateKeysIfDue rotates the signing keys when KeyRotationInterval has passed since the
+// active ones were made; the background loop calls it.
+func (p *Provider) RotateKeysIfDue(ctx context.Context) (bool, error) {
+	return p.keys.RotateIfDue(ctx, p.cfg.KeyRotationInterval, p.cfg.KeyRetention)
+}
 
 // HashSecret returns the stored form of a client secret.
 func (p *Provider) HashSecret(secret string) []byte {
@@ -201,5 +244,3 @@ func (p *Provider) internalError(w http.ResponseWriter, r *http.Request, err err
 	}
 	p.renderErr(w, r, http.StatusInternalServerError, "server_error", "Something went wrong on our side.")
 }
-
-var _ = fmt.Sprintf

@@ -9,7 +9,8 @@ import (
 )
 
 // sessionVersion is written into every stored session so a later release can decode rows
-// written by this one. Bump it only with a decoder for the old shape.
+// written by this one. Bump it only with a decoder for the old shape; fields added with
+// omitempty decode from older rows as their zero value and need no bump.
 const sessionVersion = 1
 
 // Session is the one concrete fosite session Keyward stores (as JSON inside the token row).
@@ -20,6 +21,12 @@ type Session struct {
 	SID string `json:"sid,omitempty"`
 	// BrowserSession is the store id of the OP session; never sent to clients.
 	BrowserSession string `json:"bs,omitempty"`
+	// GrantedAt is when the person authorized the grant. A refresh token family dies at
+	// GrantedAt + the absolute refresh lifetime however often it rotates (fosite only slides).
+	GrantedAt time.Time `json:"granted_at,omitzero"`
+	// UserinfoClaims are the claims the `claims` request parameter asked UserInfo to return
+	// beyond those of the granted scopes (already limited to what the client may see).
+	UserinfoClaims []string `json:"uic,omitempty"`
 }
 
 var _ openid.Session = (*Session)(nil)
@@ -43,7 +50,6 @@ func (s *Session) Clone() fosite.Session {
 	if d, ok := s.DefaultSession.Clone().(*openid.DefaultSession); ok && d != nil {
 		c.DefaultSession = *d
 	}
+	c.UserinfoClaims = append([]string(nil), s.UserinfoClaims...)
 	return &c
 }
-
-func (s *Session) expiry(t fosite.TokenType) time.Time { return s.GetExpiresAt(t) }

@@ -2,6 +2,8 @@ package oidc
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,6 +27,13 @@ type Storage struct {
 	st      store.Store
 	clients *clientCache
 	now     func() time.Time
+	// ttl is the lifetime of each kind of row, measured on the injected clock. fosite stamps
+	// its own expiries with the wall clock; the storage is the authority on expiry, so a row
+	// past its ExpiresAt reads as not found whatever fosite thinks.
+	ttl map[string]time.Duration
+	// maxRefresh is the absolute lifetime of a refresh token family (OA-08): rotation slides
+	// each token's expiry but never past GrantedAt + maxRefresh.
+	maxRefresh time.Duration
 }
 
 var (
@@ -141,7 +150,7 @@ type storedRequest struct {
 // secretParams never reach the database: a dump must not yield a usable credential.
 var secretParams = []string{"client_secret", "client_assertion", "code_verifier", "code", "refresh_token", "password"}
 
-func (s *Storage) create(ctx context.Context, kind, signature string, r fosite.Requester, expiry fosite.TokenType) error {
+func (s *Storage) create(ctx context.Context, kind, signature string, r fosite.Requester) error {
 	sess, ok := r.GetSession().(*Session)
 	if !ok {
 		return fmt.Errorf("oidc: unexpected session type %T", r.GetSession())
@@ -166,14 +175,25 @@ func (s *Storage) create(ctx context.Context, kind, signature string, r fosite.R
 	if err != nil {
 		return err
 	}
+	now := s.now().UTC()
 	return mapStoreErr(s.q(ctx).CreateOAuthToken(ctx, &store.OAuthToken{
 		Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
 		Subject: sess.GetSubject(), SessionID: sess.BrowserSession, Active: true,
-		RequestedAt: r.GetRequestedAt().UTC(), ExpiresAt: sess.expiry(expiry).UTC(), Request: body,
+		RequestedAt: r.GetRequestedAt().UTC(), ExpiresAt: now.Add(s.ttl[kind]), Request: body,
 	}))
 }
 
-// get loads a row and rebuilds the fosite request, decoding the session into sess.
+// expired reports whether a row is past its lifetime on the injected clock.
+func (s *Storage) expired(t *store.OAuthToken) bool {
+	return !t.ExpiresAt.After(s.now())
+}
+
+// errExpired reads as fosite's not-found: an expired code or token is simply invalid_grant
+// (or an inactive token at introspection, UserInfo and revocation).
+var errExpired = fosite.ErrNotFound.WithHint("The token has expired.")
+
+// get loads a row and rebuilds the fosite request, decoding the session into sess. Callers
+// decide how an inactive or expired row reads.
 func (s *Storage) get(ctx context.Context, kind, signature string, sess fosite.Session) (*fosite.Request, *store.OAuthToken, error) {
 	t, err := s.q(ctx).GetOAuthToken(ctx, kind, signature)
 	if err != nil {
@@ -210,11 +230,12 @@ func (s *Storage) get(ctx context.Context, kind, signature string, sess fosite.S
 }
 
 func (s *Storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, store.KindAuthorizeCode, code, r, fosite.AuthorizeCode)
+	return s.create(ctx, store.KindAuthorizeCode, code, r)
 }
 
 // GetAuthorizeCodeSession returns the request together with ErrInvalidatedAuthorizeCode for a
-// used code, so fosite revokes every token issued from it.
+// used code, so fosite revokes every token issued from it; that check comes before expiry so a
+// replay is still answered by revocation until the row is purged.
 func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, sess fosite.Session) (fosite.Requester, error) {
 	r, t, err := s.get(ctx, store.KindAuthorizeCode, code, sess)
 	if err != nil {
@@ -223,6 +244,9 @@ func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 	if !t.Active {
 		return r, fosite.ErrInvalidatedAuthorizeCode
 	}
+	if s.expired(t) {
+		return nil, errExpired
+	}
 	return r, nil
 }
 
@@ -230,22 +254,34 @@ func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 // answers it with invalid_grant instead of fosite's server_error.
 var errCodeRace = errors.New("authorization code already redeemed")
 
+// InvalidateAuthorizeCodeSession marks the code used and drops its PKCE row, which
+// DeletePKCERequestSession leaves in place (see there).
 func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	err := s.q(ctx).DeactivateOAuthToken(ctx, store.KindAuthorizeCode, code)
+	q := s.q(ctx)
+	err := q.DeactivateOAuthToken(ctx, store.KindAuthorizeCode, code)
 	if errors.Is(err, store.ErrNotFound) {
 		return errCodeRace
 	}
-	return mapStoreErr(err)
+	if err != nil {
+		return mapStoreErr(err)
+	}
+	if err := q.DeleteOAuthToken(ctx, store.KindPKCE, code); err != nil && !errors.Is(err, store.ErrNotFound) {
+		return mapStoreErr(err)
+	}
+	return nil
 }
 
 func (s *Storage) CreateAccessTokenSession(ctx context.Context, sig string, r fosite.Requester) error {
-	return s.create(ctx, store.KindAccessToken, sig, r, fosite.AccessToken)
+	return s.create(ctx, store.KindAccessToken, sig, r)
 }
 
 func (s *Storage) GetAccessTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
-	r, _, err := s.get(ctx, store.KindAccessToken, sig, sess)
+	r, t, err := s.get(ctx, store.KindAccessToken, sig, sess)
 	if err != nil {
 		return nil, err
+	}
+	if !t.Active || s.expired(t) {
+		return nil, errExpired
 	}
 	return r, nil
 }
@@ -255,11 +291,12 @@ func (s *Storage) DeleteAccessTokenSession(ctx context.Context, sig string) erro
 }
 
 func (s *Storage) CreateRefreshTokenSession(ctx context.Context, sig, _ string, r fosite.Requester) error {
-	return s.create(ctx, store.KindRefreshToken, sig, r, fosite.RefreshToken)
+	return s.create(ctx, store.KindRefreshToken, sig, r)
 }
 
 // GetRefreshTokenSession keeps rotated tokens as inactive rows and reports them with
-// ErrInactiveToken: that is how fosite detects reuse and revokes the family.
+// ErrInactiveToken: that is how fosite detects reuse and revokes the family. An active token
+// past its idle expiry or past the family's absolute lifetime reads as not found.
 func (s *Storage) GetRefreshTokenSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
 	r, t, err := s.get(ctx, store.KindRefreshToken, sig, sess)
 	if err != nil {
@@ -267,6 +304,13 @@ func (s *Storage) GetRefreshTokenSession(ctx context.Context, sig string, sess f
 	}
 	if !t.Active {
 		return r, fosite.ErrInactiveToken
+	}
+	if s.expired(t) {
+		return nil, errExpired
+	}
+	if ks, ok := r.GetSession().(*Session); ok && !ks.GrantedAt.IsZero() && s.maxRefresh > 0 &&
+		!ks.GrantedAt.Add(s.maxRefresh).After(s.now()) {
+		return nil, fosite.ErrNotFound.WithHint("The refresh token family has reached its absolute lifetime.")
 	}
 	return r, nil
 }
@@ -276,7 +320,8 @@ func (s *Storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 }
 
 // RotateRefreshToken deactivates the presented token (one winner under concurrency: the
-// loser gets ErrSerializationFailure) and drops the family's access tokens.
+// loser gets ErrSerializationFailure) and drops the family's access tokens. The row stays,
+// inactive, so a later presentation is recognised as reuse (OA-07).
 func (s *Storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
 	q := s.q(ctx)
 	if err := q.DeactivateOAuthToken(ctx, store.KindRefreshToken, sig); err != nil {
@@ -297,33 +342,50 @@ func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error
 }
 
 func (s *Storage) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
-	return s.create(ctx, store.KindPKCE, sig, r, fosite.AuthorizeCode)
+	return s.create(ctx, store.KindPKCE, sig, r)
 }
 
 func (s *Storage) GetPKCERequestSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
-	r, _, err := s.get(ctx, store.KindPKCE, sig, sess)
+	r, t, err := s.get(ctx, store.KindPKCE, sig, sess)
 	if err != nil {
 		return nil, err
+	}
+	if s.expired(t) {
+		return nil, errExpired
 	}
 	return r, nil
 }
 
-func (s *Storage) DeletePKCERequestSession(ctx context.Context, sig string) error {
-	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindPKCE, sig))
+// DeletePKCERequestSession is a no-op: fosite calls it before it compares the verifier, so
+// deleting here would let a wrong code_verifier destroy the code for its rightful owner. The
+// row goes when the code is redeemed (InvalidateAuthorizeCodeSession) or expires.
+func (s *Storage) DeletePKCERequestSession(context.Context, string) error { return nil }
+
+// The OpenID Connect rows are keyed by the raw authorization code (fosite passes the code,
+// not its signature); store only its hash so a database dump yields no usable code.
+func oidcKey(code string) string {
+	h := sha256.Sum256([]byte(code))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }
 
 func (s *Storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, store.KindOIDC, code, r, fosite.AuthorizeCode)
+	return s.create(ctx, store.KindOIDC, oidcKey(code), r)
 }
 
 func (s *Storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	got, _, err := s.get(ctx, store.KindOIDC, code, r.GetSession())
+	got, t, err := s.get(ctx, store.KindOIDC, oidcKey(code), r.GetSession())
 	if err != nil {
+		if errors.Is(err, fosite.ErrNotFound) {
+			return nil, openid.ErrNoSessionFound
+		}
 		return nil, err
+	}
+	if s.expired(t) {
+		return nil, openid.ErrNoSessionFound
 	}
 	return got, nil
 }
 
 func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindOIDC, code))
+	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindOIDC, oidcKey(code)))
 }

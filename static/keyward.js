@@ -1,8 +1,9 @@
 // Keyward ceremony script: runs the passkey ceremonies of the hosted pages.
 //
 // Plain ES2020, no framework, no build step, loaded with `defer` and the CSP
-// nonce. It acts on <main id="ceremony" data-mode="...">: "login" and "signup"
-// are wired here; other pages (add a passkey, step-up) reuse ceremony(), which
+// nonce. It acts on <main id="ceremony" data-mode="...">: "login", "signup"
+// and "account" (add a passkey, the management forms, the step-up prompt and
+// the WebAuthn Signal API) are wired here; other pages reuse ceremony(), which
 // is also exposed read-only as window.keyward.
 //
 // Wire contract (see static/doc.go): JSON POSTs with X-CSRF-Token; begin
@@ -176,7 +177,8 @@
 
   // ceremony runs one WebAuthn ceremony against a begin/finish endpoint pair
   // and resolves with the finish response. kind is 'create' or 'get'.
-  // opts.signal aborts it; opts.mediation ('conditional') is passed to get().
+  // opts.signal aborts it; opts.mediation ('conditional') is passed to get();
+  // opts.onSuccess(credential) runs once the server accepted the credential.
   async function ceremony(kind, beginURL, finishURL, body, opts = {}) {
     if (!window.PublicKeyCredential || !navigator.credentials) {
       throw new CeremonyError('unsupported', MESSAGES.unsupported);
@@ -198,7 +200,9 @@
       err.name = 'NotAllowedError';
       throw err;
     }
-    return postJSON(finishURL, credentialJSON(cred));
+    const result = await postJSON(finishURL, credentialJSON(cred));
+    if (typeof opts.onSuccess === 'function') opts.onSuccess(cred);
+    return result;
   }
 
   // follow navigates to the server's next step; only http(s) targets, so a
@@ -284,7 +288,7 @@
       const body = {};
       const value = email ? email.value.trim() : '';
       if (value) body.email = value;
-      run(button, 'get', () => ceremony('get', urls.begin, urls.finish, body));
+      run(button, 'get', () => ceremony('get', urls.begin, urls.finish, body, { onSuccess: noteCrossDevice }));
     });
 
     if (email) {
@@ -318,6 +322,7 @@
         const result = await ceremony('get', urls.begin, urls.finish, { conditional: true }, {
           mediation: 'conditional',
           signal: ctrl.signal,
+          onSuccess: noteCrossDevice,
         });
         if (ctrl.signal.aborted) return;
         setBusy(button, true);
@@ -375,6 +380,201 @@
     if (!window.PublicKeyCredential) showError(MESSAGES.unsupported);
   }
 
+  // --- account page ------------------------------------------------------
+
+  // A sign-in whose passkey came from another device (a phone over hybrid, a
+  // security key) is remembered for this tab, so the account page can offer
+  // once to save a passkey on this device.
+  const CROSS_DEVICE_KEY = 'keyward-cross-device-sign-in';
+
+  function noteCrossDevice(cred) {
+    try {
+      if (cred && cred.authenticatorAttachment === 'cross-platform') sessionStorage.setItem(CROSS_DEVICE_KEY, '1');
+    } catch (_) {
+      // Storage may be off; the offer is a convenience.
+    }
+  }
+
+  const ACCOUNT_MESSAGES = {
+    stepUp: 'For your security, confirm it is you with your passkey, then try again.',
+    confirmRemove: 'Press again to remove this passkey.',
+    confirmRemoveCurrent: 'You signed in with this passkey: removing it signs you out here. Press again to remove it.',
+  };
+
+  // signal tells the browser's passkey manager what this account accepts
+  // (WebAuthn Signal API), so it stops offering removed passkeys and shows
+  // the current name. Each call is feature-detected; failures are ignored:
+  // the server refuses removed passkeys whatever the manager shows.
+  function signal(method, details) {
+    const fn = window.PublicKeyCredential && PublicKeyCredential[method];
+    if (typeof fn !== 'function') return Promise.resolve(false);
+    return Promise.resolve()
+      .then(() => fn.call(PublicKeyCredential, details))
+      .then(() => true, () => false);
+  }
+
+  function acceptedIDs() {
+    return Array.from(document.querySelectorAll('#passkeys tr.passkey'))
+      .map((row) => row.dataset.passkeyId || '')
+      .filter((id) => id !== '');
+  }
+
+  function signalAccount(accepted) {
+    const rpId = root.dataset.rpId || '';
+    const userId = root.dataset.userId || '';
+    if (!rpId || !userId) return Promise.resolve();
+    const jobs = [
+      signal('signalCurrentUserDetails', {
+        rpId,
+        userId,
+        name: root.dataset.userName || '',
+        displayName: root.dataset.displayName || root.dataset.userName || '',
+      }),
+    ];
+    // An empty list would tell the manager to drop every passkey: never send one.
+    if (accepted.length > 0) {
+      jobs.push(signal('signalAllAcceptedCredentials', { rpId, userId, allAcceptedCredentialIds: accepted }));
+    }
+    return Promise.all(jobs);
+  }
+
+  function showNotice(text) {
+    const box = document.getElementById('notice');
+    if (box) box.textContent = text || '';
+  }
+
+  function setupAccount() {
+    // showStepUp asks for the passkey check; the person repeats the change
+    // once the page has reloaded with the new session.
+    function showStepUp() {
+      const panel = document.getElementById('step-up');
+      if (panel) {
+        panel.hidden = false;
+        const button = document.getElementById('step-up-confirm');
+        if (button) button.focus();
+      } else {
+        showError(ACCOUNT_MESSAGES.stepUp);
+      }
+    }
+
+    // act runs one change; a step_up_required answer asks for the passkey
+    // check instead of showing an error.
+    async function act(button, kind, start) {
+      if (button && button.disabled) return;
+      setBusy(button, true);
+      showError('');
+      showNotice('');
+      try {
+        follow(await start());
+      } catch (err) {
+        setBusy(button, false);
+        if (err instanceof CeremonyError && err.code === 'step_up_required') {
+          showStepUp();
+          return;
+        }
+        showError(messageFor(err, kind));
+      }
+    }
+
+    // stepUp proves presence again with one of the account's passkeys: the
+    // step-up ceremony, or where the server has none, a sign-in limited to
+    // this account's passkeys (email-first). Both rotate the session and its
+    // CSRF token, so the page reloads before the change is retried.
+    async function stepUp() {
+      try {
+        return await ceremony('get', '/webauthn/stepup/begin', '/webauthn/stepup/finish', {});
+      } catch (err) {
+        const missing = err instanceof CeremonyError && (err.code === 'http_404' || err.code === 'not_found' || err.code === 'method_not_allowed');
+        if (!missing) throw err;
+      }
+      return ceremony('get', '/webauthn/login/begin', '/webauthn/login/finish', { email: root.dataset.userName || '' });
+    }
+
+    const confirm = document.getElementById('step-up-confirm');
+    if (confirm) {
+      confirm.addEventListener('click', () => {
+        run(confirm, 'get', async () => {
+          await stepUp();
+          return { redirect_to: '/account?notice=step_up_done' };
+        });
+      });
+    }
+
+    function addPasskey(button) {
+      act(button, 'create', () => ceremony('create', '/account/passkeys/begin', '/account/passkeys/finish', {}));
+    }
+    const add = document.getElementById('add-passkey');
+    if (add) add.addEventListener('click', () => addPasskey(add));
+
+    // Forms work without script; with it they answer in place as JSON.
+    for (const form of document.querySelectorAll('#ceremony form[method="post"]')) {
+      form.addEventListener('submit', (e) => {
+        e.preventDefault();
+        const button = form.querySelector('button[type="submit"]');
+        if (form.classList.contains('passkey-revoke') && button && button.dataset.armed !== '1') {
+          button.dataset.armed = '1';
+          button.textContent = 'Remove now';
+          showError('');
+          showNotice(form.dataset.current === 'true' ? ACCOUNT_MESSAGES.confirmRemoveCurrent : ACCOUNT_MESSAGES.confirmRemove);
+          return;
+        }
+        const body = {};
+        const name = form.querySelector('input[name="name"]');
+        if (name) body.name = name.value;
+        act(button, 'get', async () => {
+          const result = await postJSON(form.getAttribute('action'), body);
+          if (form.classList.contains('passkey-revoke')) {
+            const rpId = root.dataset.rpId || '';
+            if (rpId && typeof result.revoked === 'string') {
+              await signal('signalUnknownCredential', { rpId, credentialId: result.revoked });
+            }
+            if (Array.isArray(result.accepted_credential_ids)) await signalAccount(result.accepted_credential_ids);
+          }
+          return result;
+        });
+      });
+    }
+
+    if (!window.PublicKeyCredential) {
+      if (add) add.disabled = true;
+      showError(MESSAGES.unsupported);
+      return;
+    }
+    signalAccount(acceptedIDs());
+    offerPasskeyHere(addPasskey);
+  }
+
+  // offerPasskeyHere shows, once, the offer to save a passkey on this device
+  // after a sign-in that used another device's passkey. The page leaves the
+  // offer out when it shows a security warning.
+  async function offerPasskeyHere(addPasskey) {
+    const panel = document.getElementById('offer-passkey');
+    let noted = false;
+    try {
+      noted = sessionStorage.getItem(CROSS_DEVICE_KEY) === '1';
+      sessionStorage.removeItem(CROSS_DEVICE_KEY);
+    } catch (_) {
+      return;
+    }
+    if (!panel || !noted) return;
+    const current = document.querySelector('#passkeys tr.passkey[aria-current="true"]');
+    const transports = current ? (current.dataset.transports || '').split(' ') : [];
+    if (transports.includes('internal') && !transports.includes('hybrid')) return; // it was this device
+    const platform = PublicKeyCredential.isUserVerifyingPlatformAuthenticatorAvailable;
+    let ok = false;
+    try {
+      ok = typeof platform === 'function' && (await platform.call(PublicKeyCredential));
+    } catch (_) {
+      ok = false;
+    }
+    if (!ok) return;
+    panel.hidden = false;
+    const yes = document.getElementById('offer-add');
+    const no = document.getElementById('offer-dismiss');
+    if (yes) yes.addEventListener('click', () => addPasskey(yes));
+    if (no) no.addEventListener('click', () => { panel.hidden = true; });
+  }
+
   window.keyward = Object.freeze({ ceremony, postJSON, follow, messageFor, showError, setBusy, run, withInteraction });
 
   if (!root) return;
@@ -384,6 +584,9 @@
       break;
     case 'signup':
       setupSignup();
+      break;
+    case 'account':
+      setupAccount();
       break;
     default:
       break;

@@ -19,6 +19,8 @@ type Queries interface {
 	Keys
 	Invites
 	Audit
+	RecoveryCodes
+	PendingActions
 	// PurgeExpired deletes ceremonies, interactions, sessions, invites and OAuth tokens whose
 	// expiry is at or before now, and returns how many rows went.
 	PurgeExpired(ctx context.Context, now time.Time) (int64, error)
@@ -376,4 +378,67 @@ type Audit interface {
 	AppendAudit(ctx context.Context, e *AuditEvent) error
 	// ListAudit returns matching events newest first.
 	ListAudit(ctx context.Context, q AuditQuery) ([]AuditEvent, error)
+}
+
+// RecoveryCode is one saved recovery code of an account. The code itself is never stored: Hash
+// is a slow salted hash (argon2id, encoded with its parameters) owned by idp.
+type RecoveryCode struct {
+	AccountID string
+	ID        string // random, names the code within its account
+	Hash      string
+	CreatedAt time.Time
+	UsedAt    time.Time // zero while unused
+}
+
+type RecoveryCodes interface {
+	// ReplaceRecoveryCodes deletes every code of the account and stores codes instead.
+	ReplaceRecoveryCodes(ctx context.Context, accountID string, codes []RecoveryCode) error
+	// ListRecoveryCodes returns the account's codes, used ones included, ordered by id.
+	ListRecoveryCodes(ctx context.Context, accountID string) ([]RecoveryCode, error)
+	// UseRecoveryCode marks an unused code used at now; ErrNotFound when it is used already or
+	// gone, so of two concurrent callers exactly one succeeds.
+	UseRecoveryCode(ctx context.Context, accountID, id string, now time.Time) error
+}
+
+// Pending action statuses. An action is created pending and leaves that status exactly once.
+const (
+	PendingStatusPending   = "pending"
+	PendingStatusCancelled = "cancelled"
+	PendingStatusExecuted  = "executed"
+	PendingStatusFailed    = "failed"
+)
+
+// PendingAction is a security-relevant change that takes effect only after a cooling-off
+// period, unless cancelled first (a passkey enrolled through recovery, later an email change or
+// an account deletion). Payload is JSON owned by idp and versioned there.
+type PendingAction struct {
+	ID        string
+	AccountID string
+	Kind      string // "activate_recovery_passkey", …
+	Payload   []byte
+	ActorID   string // who started it when not the account itself (an administrator)
+	// CancelTokenHash is the SHA-256 (hex) of the one-click cancel link's token; unique.
+	CancelTokenHash string
+	Status          string
+	CreatedAt       time.Time
+	DueAt           time.Time
+	DoneAt          time.Time // when it left the pending status; zero while pending
+}
+
+type PendingActions interface {
+	// CreatePendingAction fails with ErrAlreadyExists on a duplicate id or cancel token hash.
+	CreatePendingAction(ctx context.Context, a *PendingAction) error
+	GetPendingAction(ctx context.Context, id string) (*PendingAction, error)
+	GetPendingActionByCancelToken(ctx context.Context, tokenHash string) (*PendingAction, error)
+	// ListPendingActions returns the actions of an account (every account when accountID is
+	// empty) with the given status (any when empty), oldest first.
+	ListPendingActions(ctx context.Context, accountID, status string) ([]PendingAction, error)
+	// SetPendingActionStatus moves an action from status from to status to, with DoneAt = now;
+	// ErrNotFound when it is not in from, so of concurrent callers exactly one wins.
+	SetPendingActionStatus(ctx context.Context, id, from, to string, now time.Time) error
+	// ClaimDuePendingActions marks up to limit pending actions whose DueAt is at or before now as
+	// executed and returns them, oldest due first. Each action is claimed by exactly one of
+	// concurrent callers (replicas); callers perform the actions in the same transaction, so a
+	// failure rolls the claim back and the action stays pending.
+	ClaimDuePendingActions(ctx context.Context, now time.Time, limit int) ([]PendingAction, error)
 }

@@ -70,6 +70,20 @@ type AccountView struct {
 	Sessions      []SessionItem
 	Apps          []AppItem
 	Events        []EventItem
+	// RPID and UserID (the WebAuthn user handle, base64url) let the script tell the browser's
+	// passkey manager which passkeys are still valid (WebAuthn Signal API).
+	RPID, UserID string
+	// Notice is a fixed confirmation text chosen by the ui layer (never request input).
+	Notice string
+}
+
+// VerifyEmailView is the page an email verification link opens.
+type VerifyEmailView struct {
+	Page
+	Verified bool
+	Email    string
+	// Message explains a refusal; it is a public text from the ui layer.
+	Message string
 }
 
 // PasskeyItem is one passkey on the account page. Times and places are
@@ -86,6 +100,8 @@ type PasskeyItem struct {
 	// Current marks the passkey used to sign in to this session.
 	Current      bool
 	CloneWarning bool
+	// BackedUp is the backup state (BS) the passkey reported at its last use.
+	BackedUp bool
 }
 
 // SessionItem is one signed-in browser on the account page.
@@ -105,6 +121,8 @@ type AppItem struct {
 // EventItem is one line of recent security activity.
 type EventItem struct {
 	Time, Event, Detail, IP string
+	// Device is the browser and system the action came from ("Chrome on macOS").
+	Device string
 }
 
 // LoggedOutView is the page shown after signing out.

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
@@ -201,67 +200,17 @@ func (s *Server) accountPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/login", http.StatusSeeOther)
 		return
 	}
-	ctx := r.Context()
-	acc, err := s.idp.Account(ctx, b.row.AccountID)
+	acc, err := s.idp.Account(r.Context(), b.row.AccountID)
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	keys, err := s.idp.Passkeys(ctx, acc.ID)
+	v, err := s.accountView(r.Context(), r, b, acc)
 	if err != nil {
 		s.fail(w, r, err)
 		return
-	}
-	sessions, err := s.st.ListSessions(ctx, acc.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	events, err := s.st.ListAudit(ctx, store.AuditQuery{AccountID: acc.ID, Limit: 20})
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	consents, err := s.st.ListConsents(ctx, acc.ID)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	v := templates.AccountView{Page: s.page(b, "Your account"), Email: acc.Email, EmailVerified: acc.EmailVerified, DisplayName: acc.DisplayName}
-	v.AccountName, v.Admin = acc.DisplayName, acc.Admin
-	for _, k := range keys {
-		c := k.Credential
-		item := templates.PasskeyItem{ID: base64.RawURLEncoding.EncodeToString(c.ID), Name: c.Name, Provider: k.Provider,
-			CreatedAt: c.CreatedAt.Format(timeFormat), CreatedOn: describeUA(c.CreatedUA), Synced: k.Synced,
-			Transports: c.Transports, CloneWarning: c.CloneWarning, Current: string(c.ID) == string(b.row.CredentialID)}
-		if !c.LastUsedAt.IsZero() {
-			item.LastUsedAt, item.LastUsedOn = c.LastUsedAt.Format(timeFormat), describeUA(c.LastUsedUA)
-		}
-		v.Passkeys = append(v.Passkeys, item)
-	}
-	for _, se := range sessions {
-		v.Sessions = append(v.Sessions, templates.SessionItem{ID: se.ID[:12], Browser: describeUA(se.UserAgent), IP: se.IP,
-			LastSeen: se.LastSeenAt.Format(timeFormat), Current: se.ID == b.row.ID})
-	}
-	for _, c := range consents {
-		name := c.ClientID
-		if cl, err := s.st.GetClient(ctx, c.ClientID); err == nil && cl.Name != "" {
-			name = cl.Name
-		}
-		v.Apps = append(v.Apps, templates.AppItem{ClientID: c.ClientID, Name: name, Scopes: c.Scopes, GrantedAt: c.CreatedAt.Format(timeFormat)})
-	}
-	for _, e := range events {
-		v.Events = append(v.Events, templates.EventItem{Time: e.Time.Format(timeFormat), Event: e.Event, Detail: e.Result, IP: e.IP})
 	}
 	s.render(w, r, http.StatusOK, templates.Account(v))
-}
-
-// describeUA is a short, bounded label for a user agent until the UA parser lands.
-func describeUA(ua string) string {
-	if len(ua) > 60 {
-		return ua[:60] + "…"
-	}
-	return ua
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request) {

@@ -69,6 +69,8 @@ type Server struct {
 	now      func() time.Time
 	sessions *sessionStore
 	handler  http.Handler
+	recovery *recoveryDepsT // recovery, step-up and rate limits (ui/recovery.go)
+	admin    adminState     // the admin console's settings and caches (ui/admin_settings.go)
 }
 
 // New wires the routes. The oidc provider needs ErrorPage as its renderer; build it with
@@ -114,6 +116,7 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	s.mountAccount(mux)
 	s.mountOIDCSession(mux)
 	s.mountAdmin(mux)
+	s.mountRecovery(mux)
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })

@@ -25,6 +25,8 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/app"
+	"github.com/keyward/keyward/internal/metrics"
+	"github.com/keyward/keyward/oidc"
 	"github.com/keyward/keyward/store"
 )
 
@@ -62,6 +64,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return usersCmd(ctx, args, stdout, environ)
 	case "keys":
 		return keysCmd(ctx, args, stdout, environ)
+	case "loadtest":
+		return loadtestCmd(ctx, args, stdout, stderr, environ)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "keyward", version)
 		return nil
@@ -158,6 +162,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	if err != nil {
 		return err
 	}
+	// Counters fed by every committed audit event, so /metrics matches the audit table.
+	m := metrics.New(metrics.Options{Store: st, Log: log, Now: time.Now})
+	a.IDP.ObserveAudit(m.Observe)
+	a.UI.SetSettings(cfg.Settings())
 	if token, ok, err := a.IDP.EnsureSetupInvite(ctx); err != nil {
 		return err
 	} else if ok {
@@ -186,6 +194,10 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	go a.RunBackground(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
+	msrv, err := serveManagement(cfg, a, m, log, errc)
+	if err != nil {
+		return err
+	}
 	log.Info("keyward serving", "issuer", cfg.Issuer, "listen", ln.Addr().String(), "database", st.Backend(),
 		"version", version, "startup_ms", time.Since(start).Milliseconds())
 
@@ -198,10 +210,50 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	cancelBG()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
+	if msrv != nil {
+		_ = msrv.Shutdown(shutdownCtx)
+	}
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// serveManagement starts the management listener (/metrics, /healthz, /readyz) when
+// management_listen is set. It is a listener of its own so the public one never serves
+// operational endpoints (SECURITY RL-14); nil when turned off.
+func serveManagement(cfg app.Config, a *app.App, m *metrics.Metrics, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+	if cfg.ManagementListen == "" {
+		return nil, nil
+	}
+	ready := func(ctx context.Context) error {
+		if err := a.Store.Ping(ctx); err != nil {
+			return err
+		}
+		if a.Provider.Keys().KID(oidc.AlgRS256) == "" || a.Provider.Keys().KID(oidc.AlgES256) == "" {
+			return errors.New("signing keys not loaded")
+		}
+		return nil
+	}
+	ln, err := net.Listen("tcp", cfg.ManagementListen)
+	if err != nil {
+		return nil, fmt.Errorf("management_listen: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           metrics.ManagementHandler(m, ready, log),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			errc <- fmt.Errorf("management listener: %w", err)
+		}
+	}()
+	log.Info("management listener serving /metrics, /healthz, /readyz", "listen", ln.Addr().String())
+	return srv, nil
 }
 
 func configCheck(args []string, stdout io.Writer, environ []string) error {

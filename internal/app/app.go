@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/idp"
+	"github.com/keyward/keyward/internal/mail"
 	"github.com/keyward/keyward/oidc"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
@@ -31,6 +32,7 @@ type App struct {
 	IDP      *idp.Service
 	Provider *oidc.Provider
 	UI       *ui.Server
+	Recovery *idp.Recovery
 	log      *slog.Logger
 	now      func() time.Time
 }
@@ -78,10 +80,14 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 	origin := u.Scheme + "://" + u.Host
 	a := &App{Config: cfg, Store: st, log: log, now: now}
 
+	mailer, err := a.mailer()
+	if err != nil {
+		return nil, err
+	}
 	id, err := idp.New(idp.Config{
 		RPID: u.Hostname(), RPDisplayName: cfg.RPName, RPOrigins: []string{origin},
 		CeremonyTimeout: cfg.CeremonyTimeout, Registration: cfg.Registration,
-		EnumerationKey: derive(cfg.Secret, labelEnumeration),
+		EnumerationKey: derive(cfg.Secret, labelEnumeration), Mailer: mailer,
 	}, st, log, now)
 	if err != nil {
 		return nil, err
@@ -106,6 +112,12 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		return nil, err
 	}
 	a.UI = srv
+	rec, err := idp.NewRecovery(id, idp.RecoveryConfig{CoolingOff: cfg.Recovery.CoolingOff, LinkTTL: cfg.Recovery.LinkTTL})
+	if err != nil {
+		return nil, err
+	}
+	a.Recovery = rec
+	srv.ConfigureRecovery(rec, ui.RecoveryConfig{StepUpMaxAge: cfg.Recovery.StepUpMaxAge})
 
 	keys, err := oidc.NewKeys(ctx, st, derive(cfg.Secret, labelKEK), now)
 	if err != nil {
@@ -179,11 +191,13 @@ func (a *App) syncClients(ctx context.Context) error {
 	return nil
 }
 
-// RunBackground purges expired rows and reloads signing keys (a rotation on another replica
-// reaches this one within a minute) until ctx ends.
+// RunBackground purges expired rows every PurgeInterval and reloads signing keys (a rotation
+// on another replica reaches this one within a minute) until ctx ends.
 func (a *App) RunBackground(ctx context.Context) {
-	purge := time.NewTicker(5 * time.Minute)
+	purge := time.NewTicker(a.Config.PurgeInterval)
 	reload := time.NewTicker(time.Minute)
+	pending := time.NewTicker(a.Config.Recovery.SchedulerInterval)
+	defer pending.Stop()
 	defer purge.Stop()
 	defer reload.Stop()
 	for {
@@ -197,10 +211,31 @@ func (a *App) RunBackground(ctx context.Context) {
 			} else if n > 0 {
 				a.log.InfoContext(ctx, "purged expired rows", "rows", n)
 			}
+		case <-pending.C:
+			// Safe on every replica at once: each due action is claimed by one of them.
+			if n, err := a.IDP.RunDuePendingActions(ctx); err != nil {
+				a.log.WarnContext(ctx, "pending actions failed", "err", err.Error())
+			} else if n > 0 {
+				a.log.InfoContext(ctx, "pending actions executed", "actions", n)
+			}
 		case <-reload.C:
 			if err := a.Provider.Keys().Reload(ctx); err != nil {
 				a.log.WarnContext(ctx, "signing key reload failed", "err", err.Error())
 			}
 		}
 	}
+}
+
+// mailer builds the SMTP mailer from cfg.Mail, or the log mailer when no host is set.
+func (a *App) mailer() (idp.Mailer, error) {
+	m := a.Config.Mail
+	mc := mail.Config{Host: m.Host, Port: m.Port, Username: m.Username, From: m.From, TLS: m.TLS}
+	if m.PasswordFile != "" {
+		pw, err := readSecretFile(m.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("mail: password_file: %w", err)
+		}
+		mc.Password = pw
+	}
+	return mail.New(mc, a.log)
 }

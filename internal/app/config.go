@@ -35,7 +35,14 @@ type Config struct {
 		KeyRetention    time.Duration `yaml:"key_retention"`
 	} `yaml:"tokens"`
 	CeremonyTimeout time.Duration  `yaml:"ceremony_timeout"`
+	PurgeInterval   time.Duration  `yaml:"purge_interval"`
 	Clients         []ClientConfig `yaml:"clients"`
+	Mail            MailConfig     `yaml:"mail"`
+	Recovery        RecoveryConfig `yaml:"recovery"`
+
+	// ManagementListen serves /metrics, /healthz and /readyz apart from the public listener
+	// (SECURITY RL-14); empty turns it off.
+	ManagementListen string `yaml:"management_listen"`
 
 	// Sources records where each key's value came from (default, file, env), for `config check`
 	// and the console; keys absent from it are defaults.
@@ -65,6 +72,7 @@ func DefaultConfig() Config {
 	var c Config
 	c.Issuer = "http://localhost:8080"
 	c.Listen = "127.0.0.1:8080"
+	c.ManagementListen = "127.0.0.1:9090"
 	c.Database = "sqlite:keyward.db"
 	c.Registration = "invite"
 	c.RPName = "Keyward"
@@ -78,7 +86,32 @@ func DefaultConfig() Config {
 	c.Tokens.AuthCodeTTL = 2 * time.Minute
 	c.Tokens.KeyRetention = 7 * 24 * time.Hour
 	c.CeremonyTimeout = 5 * time.Minute
+	c.PurgeInterval = 5 * time.Minute
+	c.Mail.TLS = "starttls"
+	c.Recovery.CoolingOff = 72 * time.Hour
+	c.Recovery.LinkTTL = 24 * time.Hour
+	c.Recovery.StepUpMaxAge = 5 * time.Minute
+	c.Recovery.SchedulerInterval = time.Minute
 	return c
+}
+
+// MailConfig is the SMTP relay. With no host, messages are logged instead of sent (the link
+// they carry only at debug level).
+type MailConfig struct {
+	Host         string `yaml:"host"`
+	Port         int    `yaml:"port"` // 0: 587 for starttls, 465 for tls, 25 for none
+	Username     string `yaml:"username"`
+	PasswordFile string `yaml:"password_file"`
+	From         string `yaml:"from"`
+	TLS          string `yaml:"tls"` // starttls, tls or none
+}
+
+// RecoveryConfig is the account recovery and step-up policy.
+type RecoveryConfig struct {
+	CoolingOff        time.Duration `yaml:"cooling_off"`        // a passkey enrolled by email link alone waits this long
+	LinkTTL           time.Duration `yaml:"link_ttl"`           // at most 24h
+	StepUpMaxAge      time.Duration `yaml:"step_up_max_age"`    // how recent a passkey assertion sensitive actions need
+	SchedulerInterval time.Duration `yaml:"scheduler_interval"` // how often due pending actions run
 }
 
 // Validate reports every problem, one line each, naming the key.
@@ -99,6 +132,9 @@ func (c Config) Validate() error {
 	}
 	if c.Listen == "" {
 		bad("listen", "must not be empty")
+	}
+	if err := checkManagementListen(c); err != nil {
+		bad("management_listen", "%v", err)
 	}
 	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		bad("database", "must be sqlite:PATH or postgres://…")
@@ -139,6 +175,29 @@ func (c Config) Validate() error {
 	pos("tokens.id_token_ttl", c.Tokens.IDTokenTTL)
 	pos("tokens.auth_code_ttl", c.Tokens.AuthCodeTTL)
 	pos("tokens.key_retention", c.Tokens.KeyRetention)
+	pos("purge_interval", c.PurgeInterval)
+	pos("recovery.scheduler_interval", c.Recovery.SchedulerInterval)
+	pos("recovery.step_up_max_age", c.Recovery.StepUpMaxAge)
+	if c.Recovery.CoolingOff < time.Hour {
+		bad("recovery.cooling_off", "must be at least 1h")
+	}
+	if c.Recovery.LinkTTL < 5*time.Minute || c.Recovery.LinkTTL > 24*time.Hour {
+		bad("recovery.link_ttl", "must be between 5m and 24h (NIST SP 800-63B-4 §4.2.1.2)")
+	}
+	switch c.Mail.TLS {
+	case "starttls", "tls", "none":
+	default:
+		bad("mail.tls", "must be starttls, tls or none")
+	}
+	if c.Mail.Host != "" && !strings.Contains(c.Mail.From, "@") {
+		bad("mail.from", "must be an email address when mail.host is set")
+	}
+	if c.Mail.Port < 0 || c.Mail.Port > 65535 {
+		bad("mail.port", "must be a TCP port")
+	}
+	if c.Mail.Username != "" && c.Mail.PasswordFile == "" {
+		bad("mail.password_file", "is required with mail.username")
+	}
 	if c.Tokens.AuthCodeTTL > 10*time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 10m (ASVS 10.4.3)")
 	}

@@ -55,6 +55,10 @@ type Env struct {
 	logs   *syncBuffer
 	// Admin is the first account, created through the setup link as in production.
 	Admin *passkeyclient.Client
+
+	cfg app.Config
+	log *slog.Logger
+	now func() time.Time
 }
 
 // Options adjust the configuration before start.
@@ -108,7 +112,8 @@ func Start(t testing.TB, opts Options) *Env {
 	srv.Listener.Close()
 	srv.Listener = ln
 	srv.Start()
-	e := &Env{T: t, App: a, Store: st, Issuer: cfg.Issuer, Clock: clock, Server: srv, DBPath: filepath.Join(dir, "keyward.db"), logs: logs}
+	e := &Env{T: t, App: a, Store: st, Issuer: cfg.Issuer, Clock: clock, Server: srv, DBPath: filepath.Join(dir, "keyward.db"), logs: logs,
+		cfg: cfg, log: log, now: now}
 	t.Cleanup(func() {
 		srv.Close()
 		st.Close()
@@ -124,6 +129,41 @@ func Start(t testing.TB, opts Options) *Env {
 		}
 	}
 	return e
+}
+
+// Restart stops Keyward and starts a new app.App on the same database file, secret, clock and
+// address, as a process restart would: nothing held in memory survives (rate limits, caches),
+// everything in the store does.
+func (e *Env) Restart() {
+	e.T.Helper()
+	e.Server.Close()
+	if err := e.Store.Close(); err != nil {
+		e.T.Fatalf("restart: close store: %v", err)
+	}
+	ctx := context.Background()
+	st, err := app.OpenStore(ctx, e.cfg.Database)
+	if err != nil {
+		e.T.Fatalf("restart: open store: %v", err)
+	}
+	a, err := app.New(ctx, e.cfg, st, e.log, e.now)
+	if err != nil {
+		st.Close()
+		e.T.Fatalf("restart: %v", err)
+	}
+	ln, err := net.Listen("tcp", e.cfg.Listen)
+	if err != nil {
+		st.Close()
+		e.T.Fatalf("restart: listen again on %s: %v", e.cfg.Listen, err)
+	}
+	srv := httptest.NewUnstartedServer(a.Handler())
+	srv.Listener.Close()
+	srv.Listener = ln
+	srv.Start()
+	e.App, e.Store, e.Server = a, st, srv
+	e.T.Cleanup(func() {
+		srv.Close()
+		st.Close()
+	})
 }
 
 // Logs returns everything Keyward logged so far.

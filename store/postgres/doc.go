@@ -2,8 +2,9 @@
 // more than one replica: github.com/jackc/pgx/v5, hand-written SQL, embedded numbered
 // migrations. It has the semantics of store/sqlite, proven by the same store/storetest suite.
 //
-// It owns the schema (migrations/NNNN_*.sql), the mapping of PostgreSQL errors onto the store
-// sentinels, and a small connection pool.
+// It owns the schema (migrations/NNNN_*.sql) and the mapping of PostgreSQL errors onto the
+// store sentinels. Connections come from pgxpool, which replaces a connection the server
+// dropped (restart, failover, idle timeout) when it is checked out after a second idle.
 //
 // Migrations run at Open, each in its own transaction that first takes a transaction-scoped
 // advisory lock, so replicas starting together apply each migration once; the version is
@@ -35,7 +36,8 @@
 // email) run in a savepoint inside a Tx, so a handled ErrAlreadyExists or ErrNotFound leaves
 // the transaction usable, as under SQLite.
 //
-// The pool is this package's own (pool.go): pgxpool cannot be built with this module's go.sum.
+// A statement waits at most ConnectTimeout for a free connection (conn.go): exhaustion and an
+// unreachable server surface as store.ErrUnavailable, which the HTTP layer answers with 503.
 //
 // Times are timestamptz and come back in UTC with microsecond precision; a zero time is NULL
 // in nullable columns (so a zero expiry is never reached and never purged). String lists are

@@ -1,11 +1,13 @@
 package postgres
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/keyward/keyward/store"
 )
@@ -23,14 +25,20 @@ func connections(t *testing.T, s *Store, app string) int {
 
 // After a server restart or failover every pooled connection is dead; the checkout ping
 // replaces them, so callers see no error.
-func TestPoolReplacesDeadConnections(t *testing.T) {
+func TestReplacesDeadConnections(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	app := uniqueName()
 	dsn := freshSchema(t, "application_name", app)
-	s := openTest(t, dsn, Options{MaxConns: 3})
+	// Ping on every checkout instead of after a second idle, so the test need not wait.
+	s, err := open(ctx, dsn, Options{MaxConns: 3}, func(c *pgxpool.Config) {
+		c.ShouldPing = func(_ context.Context, _ pgxpool.ShouldPingParams) bool { return true }
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
 	watch := openTest(t, withParams(t, dsn, map[string]string{"application_name": "watch"}), Options{MaxConns: 1})
-	s.pool.pingAfter = 0 // ping every checkout instead of waiting out the idle second
 
 	// Open three connections and leave them idle.
 	txs := make([]store.Tx, 3)
@@ -76,8 +84,8 @@ func TestPoolReplacesDeadConnections(t *testing.T) {
 }
 
 // Close leaves no connection behind, also one a transaction held at the time, and later
-// calls fail as unavailable.
-func TestPoolClose(t *testing.T) {
+// calls fail as unavailable at once.
+func TestClose(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	app := uniqueName()
@@ -97,21 +105,24 @@ func TestPoolClose(t *testing.T) {
 	if n := connections(t, watch, app); n != 2 {
 		t.Fatalf("%d connections before Close, want 2", n)
 	}
+	start := time.Now()
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close with a Tx open took %v: it must not wait for the Tx", d)
 	}
 	if _, err := s.CountAccounts(ctx); !errors.Is(err, store.ErrUnavailable) {
 		t.Fatalf("CountAccounts after Close = %v, want ErrUnavailable", err)
 	}
+	if _, err := s.Begin(ctx); !errors.Is(err, store.ErrUnavailable) {
+		t.Fatalf("Begin after Close = %v, want ErrUnavailable", err)
+	}
 	if err := tx.CreateAccount(ctx, testAccount("a")); err != nil {
 		t.Fatalf("a Tx open at Close still works until it ends: %v", err)
 	}
-	held := tx.(*txn).conn // reachable, so no finalizer closes it for the pool
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
-	}
-	if !held.IsClosed() {
-		t.Fatal("the connection of a Tx that ended after Close is still open")
 	}
 	// A backend leaves pg_stat_activity a moment after its client hung up.
 	deadline := time.Now().Add(10 * time.Second)
@@ -122,5 +133,26 @@ func TestPoolClose(t *testing.T) {
 	}
 	if _, err := watch.GetAccount(ctx, "a"); err != nil {
 		t.Fatalf("the Tx's commit: %v", err)
+	}
+}
+
+// pool_max_conns in the DSN caps the connections unless Options.MaxConns is set; without
+// either the cap is 10, not pgxpool's max(4, CPUs).
+func TestMaxConns(t *testing.T) {
+	t.Parallel()
+	dsn := freshSchema(t)
+	for _, tc := range []struct {
+		dsn  string
+		opts Options
+		want int32
+	}{
+		{dsn, Options{}, defaultMaxConns},
+		{withParams(t, dsn, map[string]string{"pool_max_conns": "3"}), Options{}, 3},
+		{withParams(t, dsn, map[string]string{"pool_max_conns": "3"}), Options{MaxConns: 7}, 7},
+	} {
+		s := openTest(t, tc.dsn, tc.opts)
+		if got := s.pool.Config().MaxConns; got != tc.want {
+			t.Errorf("MaxConns for %+v = %d, want %d", tc.opts, got, tc.want)
+		}
 	}
 }

@@ -1,0 +1,350 @@
+package ui
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/keyward/keyward/idp"
+	"github.com/keyward/keyward/store"
+	"github.com/keyward/keyward/templates"
+)
+
+// Account administration. Each change runs in one transaction with its audit event (actor =
+// the administrator). Two rules keep the server administrable: the last enabled administrator
+// can neither lose the role nor be disabled, and nobody disables their own account here.
+
+const usersPerPage = 50
+
+var (
+	errNoAccount = &idp.Error{Code: "not_found", Status: http.StatusNotFound, Message: "There is no such account."}
+	errLastAdmin = &idp.Error{Code: "last_admin", Status: http.StatusConflict,
+		Message: "This is the last administrator: make someone else an administrator first."}
+	errDisableSelf = &idp.Error{Code: "disable_self", Status: http.StatusConflict,
+		Message: "You cannot disable your own account from the console."}
+	errNoPasskey = &idp.Error{Code: "passkey_not_found", Status: http.StatusNotFound, Message: "This account has no such passkey."}
+)
+
+func (s *Server) adminUsers(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	v := templates.AdminUsersView{AdminPage: s.adminPage(a, "users", "Users")}
+	v.Notice = adminNotice(r)
+	if err := s.fillUsers(r, &v); err != nil {
+		return err
+	}
+	s.render(w, r, http.StatusOK, templates.AdminUsers(v))
+	return nil
+}
+
+func (s *Server) fillUsers(r *http.Request, v *templates.AdminUsersView) error {
+	q := strings.TrimSpace(r.URL.Query().Get("q"))
+	if len(q) > 200 {
+		q = q[:200]
+	}
+	offset, _ := strconv.Atoi(r.URL.Query().Get("offset"))
+	offset = max(offset, 0)
+	accts, err := s.st.ListAccounts(r.Context(), store.AccountQuery{Search: q, Limit: usersPerPage + 1, Offset: offset})
+	if err != nil {
+		return err
+	}
+	v.Query = q
+	page := func(off int) string {
+		return "/admin/users?" + url.Values{"q": {q}, "offset": {strconv.Itoa(off)}}.Encode()
+	}
+	if len(accts) > usersPerPage {
+		accts = accts[:usersPerPage]
+		v.NextURL = page(offset + usersPerPage)
+	}
+	if offset > 0 {
+		v.PrevURL = page(max(offset-usersPerPage, 0))
+	}
+	for _, acc := range accts {
+		v.Users = append(v.Users, templates.AdminUserRow{ID: acc.ID, Email: acc.Email, DisplayName: acc.DisplayName,
+			CreatedAt: acc.CreatedAt.Format(timeFormat), Admin: acc.Admin, Disabled: acc.Disabled, EmailVerified: acc.EmailVerified})
+	}
+	return nil
+}
+
+// adminInvite creates an invitation issued by the administrator; the link is shown once.
+func (s *Server) adminInvite(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	email := strings.TrimSpace(r.PostFormValue("email"))
+	admin := r.PostFormValue("admin") == "1"
+	v := templates.AdminUsersView{AdminPage: s.adminPage(a, "users", "Users")}
+	token, err := s.idp.CreateInvite(r.Context(), email, admin, a.me.ID)
+	status := http.StatusOK
+	if err != nil {
+		var de *idp.Error
+		if !errors.As(err, &de) || de.Code == idp.CodeUnavailable {
+			return err
+		}
+		v.Errors, status = []string{de.Message}, de.Status
+	} else {
+		v.InviteURL = s.cfg.Issuer + "/signup?" + url.Values{"invite": {token}}.Encode()
+		v.Notice = "Invitation created."
+	}
+	if err := s.fillUsers(r, &v); err != nil {
+		return err
+	}
+	s.render(w, r, status, templates.AdminUsers(v))
+	return nil
+}
+
+func (s *Server) loadAccount(r *http.Request) (*store.Account, error) {
+	acc, err := s.st.GetAccount(r.Context(), r.PathValue("id"))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, errNoAccount
+	}
+	return acc, err
+}
+
+func (s *Server) adminUser(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	ctx := r.Context()
+	acc, err := s.loadAccount(r)
+	if err != nil {
+		return err
+	}
+	keys, err := s.idp.Passkeys(ctx, acc.ID)
+	if err != nil {
+		return err
+	}
+	sessions, err := s.st.ListSessions(ctx, acc.ID)
+	if err != nil {
+		return err
+	}
+	events, err := s.st.ListAudit(ctx, store.AuditQuery{AccountID: acc.ID, Limit: 30})
+	if err != nil {
+		return err
+	}
+	v := templates.AdminUserView{AdminPage: s.adminPage(a, "users", adminOr(acc.DisplayName, acc.Email)),
+		ID: acc.ID, Email: acc.Email, DisplayName: acc.DisplayName, CreatedAt: acc.CreatedAt.Format(timeFormat),
+		UpdatedAt: acc.UpdatedAt.Format(timeFormat), Admin: acc.Admin, Disabled: acc.Disabled,
+		EmailVerified: acc.EmailVerified, You: acc.ID == a.me.ID,
+		AuditURL: "/admin/audit?" + url.Values{"account": {acc.ID}}.Encode()}
+	v.Notice = adminNotice(r)
+	for _, k := range keys {
+		c := k.Credential
+		item := templates.PasskeyItem{ID: base64.RawURLEncoding.EncodeToString(c.ID), Name: c.Name, Provider: k.Provider,
+			CreatedAt: c.CreatedAt.Format(timeFormat), CreatedOn: idp.ParseUserAgent(c.CreatedUA).String(), Synced: k.Synced,
+			Transports: c.Transports, CloneWarning: c.CloneWarning}
+		if !c.LastUsedAt.IsZero() {
+			item.LastUsedAt, item.LastUsedOn = c.LastUsedAt.Format(timeFormat), idp.ParseUserAgent(c.LastUsedUA).String()
+		}
+		v.Passkeys = append(v.Passkeys, item)
+	}
+	now := s.now()
+	for _, se := range sessions {
+		if !se.ExpiresAt.After(now) || now.Sub(se.LastSeenAt) > s.cfg.SessionIdle {
+			continue // already over by the idle or absolute limit, whatever the row says
+		}
+		ua := idp.ParseUserAgent(se.UserAgent)
+		v.Sessions = append(v.Sessions, templates.SessionItem{ID: se.ID[:12], Browser: ua.Browser, OS: ua.OS, IP: se.IP,
+			LastSeen: se.LastSeenAt.Format(timeFormat), Current: se.ID == a.b.row.ID})
+	}
+	v.Events = s.eventRows(r, events)
+	s.render(w, r, http.StatusOK, templates.AdminUser(v))
+	return nil
+}
+
+func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	id := r.PathValue("id")
+	if id == a.me.ID {
+		return errDisableSelf
+	}
+	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
+		ctx := r.Context()
+		acc, err := q.GetAccount(ctx, id)
+		if err != nil {
+			return err
+		}
+		if acc.Disabled {
+			return nil
+		}
+		if acc.Admin {
+			if err := requireOtherAdmin(ctx, q, acc.ID); err != nil {
+				return err
+			}
+		}
+		acc.Disabled, acc.UpdatedAt = true, s.now().UTC()
+		if err := q.UpdateAccount(ctx, acc); err != nil {
+			return err
+		}
+		ended, err := q.DeleteAccountSessions(ctx, acc.ID, "")
+		if err != nil {
+			return err
+		}
+		// Tokens already issued to apps stop working too (refresh tokens deactivated).
+		if err := q.RevokeOAuthTokensBySubject(ctx, acc.ID, ""); err != nil {
+			return err
+		}
+		e := s.adminEvent(r, a, eventAdminDisabled)
+		e.AccountID, e.Detail = acc.ID, adminDetail(map[string]any{"sessions_ended": ended})
+		return audit.Append(ctx, q, e)
+	})
+	if err != nil {
+		return adminNotFound(err, errNoAccount)
+	}
+	adminRedirect(w, r, userPath(id), noticeDisabled)
+	return nil
+}
+
+func (s *Server) adminEnable(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	id := r.PathValue("id")
+	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
+		acc, err := q.GetAccount(r.Context(), id)
+		if err != nil || !acc.Disabled {
+			return err
+		}
+		acc.Disabled, acc.UpdatedAt = false, s.now().UTC()
+		if err := q.UpdateAccount(r.Context(), acc); err != nil {
+			return err
+		}
+		e := s.adminEvent(r, a, eventAdminEnabled)
+		e.AccountID = acc.ID
+		return audit.Append(r.Context(), q, e)
+	})
+	if err != nil {
+		return adminNotFound(err, errNoAccount)
+	}
+	adminRedirect(w, r, userPath(id), noticeEnabled)
+	return nil
+}
+
+// adminEndSessions signs the person out everywhere (the administrator's own current session
+// survives when they end their own).
+func (s *Server) adminEndSessions(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	id := r.PathValue("id")
+	except := ""
+	if id == a.me.ID {
+		except = a.b.row.ID
+	}
+	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
+		if _, err := q.GetAccount(r.Context(), id); err != nil {
+			return err
+		}
+		ended, err := q.DeleteAccountSessions(r.Context(), id, except)
+		if err != nil {
+			return err
+		}
+		e := s.adminEvent(r, a, eventAdminSessionsEnded)
+		e.AccountID, e.Detail = id, adminDetail(map[string]any{"sessions_ended": ended})
+		return audit.Append(r.Context(), q, e)
+	})
+	if err != nil {
+		return adminNotFound(err, errNoAccount)
+	}
+	adminRedirect(w, r, userPath(id), noticeSessionsEnded)
+	return nil
+}
+
+// adminRevokePasskey removes one passkey and ends the sessions signed in with it. Revoking
+// the last passkey is allowed (a stolen device must be cut off at once); the page warns that
+// the person then needs a new invitation or recovery.
+func (s *Server) adminRevokePasskey(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	id := r.PathValue("id")
+	credID, err := base64.RawURLEncoding.DecodeString(r.PostFormValue("credential"))
+	if err != nil || len(credID) == 0 || len(credID) > 1023 {
+		return errNoPasskey
+	}
+	err = s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
+		ctx := r.Context()
+		if err := q.DeleteCredential(ctx, id, credID); err != nil {
+			return err
+		}
+		sessions, err := q.ListSessions(ctx, id)
+		if err != nil {
+			return err
+		}
+		ended := 0
+		for _, se := range sessions {
+			if bytes.Equal(se.CredentialID, credID) {
+				if err := q.DeleteSession(ctx, se.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				ended++
+			}
+		}
+		e := s.adminEvent(r, a, eventAdminPasskeyRevoked)
+		e.AccountID, e.CredentialID = id, base64.RawURLEncoding.EncodeToString(credID)
+		e.Detail = adminDetail(map[string]any{"by_admin": true, "sessions_ended": ended})
+		return audit.Append(ctx, q, e)
+	})
+	if err != nil {
+		return adminNotFound(err, errNoPasskey)
+	}
+	adminRedirect(w, r, userPath(id), noticePasskeyRevoked)
+	return nil
+}
+
+func (s *Server) adminGrant(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	return s.setAdmin(w, r, a, true)
+}
+
+func (s *Server) adminRemove(w http.ResponseWriter, r *http.Request, a *adminReq) error {
+	return s.setAdmin(w, r, a, false)
+}
+
+func (s *Server) setAdmin(w http.ResponseWriter, r *http.Request, a *adminReq, admin bool) error {
+	id := r.PathValue("id")
+	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
+		ctx := r.Context()
+		acc, err := q.GetAccount(ctx, id)
+		if err != nil || acc.Admin == admin {
+			return err
+		}
+		if !admin {
+			if err := requireOtherAdmin(ctx, q, acc.ID); err != nil {
+				return err
+			}
+		}
+		acc.Admin, acc.UpdatedAt = admin, s.now().UTC()
+		if err := q.UpdateAccount(ctx, acc); err != nil {
+			return err
+		}
+		event := eventAdminRoleRemoved
+		if admin {
+			event = eventAdminRoleGranted
+		}
+		e := s.adminEvent(r, a, event)
+		e.AccountID = acc.ID
+		return audit.Append(ctx, q, e)
+	})
+	if err != nil {
+		return adminNotFound(err, errNoAccount)
+	}
+	n := noticeRoleRemoved
+	if admin {
+		n = noticeRoleGranted
+	}
+	if !admin && id == a.me.ID {
+		adminRedirect(w, r, "/account", "")
+		return nil
+	}
+	adminRedirect(w, r, userPath(id), n)
+	return nil
+}
+
+// requireOtherAdmin refuses when no enabled administrator but except would remain. The store
+// port has no count of administrators, so it pages through the accounts; on SQLite the
+// transaction holds the write lock, so two administrators cannot remove each other at once.
+func requireOtherAdmin(ctx context.Context, q store.Queries, except string) error {
+	for offset := 0; ; offset += 500 {
+		accts, err := q.ListAccounts(ctx, store.AccountQuery{Limit: 500, Offset: offset})
+		if err != nil {
+			return err
+		}
+		for _, acc := range accts {
+			if acc.Admin && !acc.Disabled && acc.ID != except {
+				return nil
+			}
+		}
+		if len(accts) < 500 {
+			return errLastAdmin
+		}
+	}
+}
+
+func userPath(id string) string { return "/admin/users/" + url.PathEscape(id) }
