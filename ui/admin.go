@@ -251,6 +251,7 @@ func (s *Server) adminTx(ctx context.Context, fn func(q store.Queries, audit *id
 		return err
 	}
 	audit.Flush(ctx)
+	s.admin.invalidateCoverage()
 	return nil
 }
 

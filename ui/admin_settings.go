@@ -60,6 +60,14 @@ func (a *adminState) coverage(ctx context.Context, st store.Store, now time.Time
 	return cov, nil
 }
 
+// invalidateCoverage drops the cached coverage after a console change (disable, revoke), so
+// the dashboard reflects the administrator's own action at once.
+func (a *adminState) invalidateCoverage() {
+	a.mu.Lock()
+	a.haveCov = false
+	a.mu.Unlock()
+}
+
 func (s *Server) adminSettings(w http.ResponseWriter, r *http.Request, a *adminReq) error {
 	v := templates.AdminSettingsView{AdminPage: s.adminPage(a, "settings", "Settings")}
 	for _, st := range s.admin.settingsCopy() {

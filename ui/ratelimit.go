@@ -23,6 +23,7 @@ const (
 	limitStepUp        = "stepup"         // per IP
 	limitRecoveryStart = "recovery_start" // per IP and per email address: each one may send a mail
 	limitRecoveryCode  = "recovery_code"  // per IP and per account: each attempt is a guess
+	limitTokenUse      = "token_use"      // per IP: posting a mailed link's token (cancel, recovery finish)
 )
 
 type limitRule struct {
@@ -38,6 +39,7 @@ var defaultLimits = map[string]limitRule{
 	limitStepUp:        {every: 3 * time.Second, burst: 20},
 	limitRecoveryStart: {every: time.Minute, burst: 5},
 	limitRecoveryCode:  {every: 10 * time.Minute, burst: 5},
+	limitTokenUse:      {every: 6 * time.Second, burst: 20},
 }
 
 // maxBuckets bounds memory; past it, full (idle) buckets are dropped.

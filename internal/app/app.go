@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		RPID: u.Hostname(), RPDisplayName: cfg.RPName, RPOrigins: []string{origin},
 		CeremonyTimeout: cfg.CeremonyTimeout, Registration: cfg.Registration,
 		EnumerationKey: derive(cfg.Secret, labelEnumeration), Mailer: mailer,
+		AllowedAAGUIDs: cfg.Passkeys.AllowedAAGUIDs,
 	}, st, log, now)
 	if err != nil {
 		return nil, err

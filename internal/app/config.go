@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/google/uuid"
 )
 
 // Config is the whole configuration file. Every key is documented in config.example.yaml and
@@ -39,6 +41,7 @@ type Config struct {
 	Clients         []ClientConfig `yaml:"clients"`
 	Mail            MailConfig     `yaml:"mail"`
 	Recovery        RecoveryConfig `yaml:"recovery"`
+	Passkeys        PasskeysConfig `yaml:"passkeys"`
 
 	// ManagementListen serves /metrics, /healthz and /readyz apart from the public listener
 	// (SECURITY RL-14); empty turns it off.
@@ -104,6 +107,13 @@ type MailConfig struct {
 	PasswordFile string `yaml:"password_file"`
 	From         string `yaml:"from"`
 	TLS          string `yaml:"tls"` // starttls, tls or none
+}
+
+// PasskeysConfig is the registration policy for passkeys.
+type PasskeysConfig struct {
+	// AllowedAAGUIDs, when set, accepts only these authenticator models (with an attestation
+	// statement) at registration: for organisations that issue security keys. Empty: any.
+	AllowedAAGUIDs []string `yaml:"allowed_aaguids"`
 }
 
 // RecoveryConfig is the account recovery and step-up policy.
@@ -200,6 +210,11 @@ func (c Config) Validate() error {
 	}
 	if c.Tokens.AuthCodeTTL > 10*time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 10m (ASVS 10.4.3)")
+	}
+	for _, a := range c.Passkeys.AllowedAAGUIDs {
+		if id, err := uuid.Parse(a); err != nil || id == uuid.Nil {
+			bad("passkeys.allowed_aaguids", "%q is not an AAGUID (a non-zero UUID)", a)
+		}
 	}
 	if c.CeremonyTimeout < 30*time.Second || c.CeremonyTimeout > 10*time.Minute {
 		bad("ceremony_timeout", "must be between 30s and 10m")

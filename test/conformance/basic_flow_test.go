@@ -150,7 +150,7 @@ func TestOIDCCUserinfoGet(t *testing.T) {
 	o := start(t, firstParty())
 	_, tok, idt := o.login()
 	r := o.userinfo(tok.AccessToken)
-	if r.Status != http.StatusOK || r.str("sub") != idt.Subject || r.str("email") != "person@example.test" {
+	if r.Status != http.StatusOK || r.str("sub") != idt.Subject || r.str("email") != o.email {
 		t.Fatalf("userinfo %d %s", r.Status, r.Raw)
 	}
 	if !strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
@@ -300,13 +300,13 @@ func TestOIDCCLoginHint(t *testing.T) {
 	o := start(t, firstParty())
 	signOut(o)
 	f := testenv.NewFlow()
-	u := o.rp.AuthURL(f, oauth2.SetAuthURLParam("login_hint", "person@example.test"))
+	u := o.rp.AuthURL(f, oauth2.SetAuthURLParam("login_hint", o.email))
 	_, loc, _ := o.redirectOf(u)
 	if loc == nil || loc.Path != "/login" {
 		t.Fatalf("redirected to %v, want the sign-in page", loc)
 	}
 	_, body, err := o.b.Get(o.ctx, loc.String())
-	if err != nil || !strings.Contains(string(body), "person@example.test") {
+	if err != nil || !strings.Contains(string(body), o.email) {
 		t.Fatalf("sign-in page does not carry the login hint (%v)", err)
 	}
 	o.authorize(u, f)

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
+	"os"
 	"net/http"
 	"net/url"
 	"strings"
@@ -21,22 +23,66 @@ import (
 
 type storeClient = store.Client
 
-// op is one test's running Keyward, a signed-in person and a registered client.
-type op struct {
-	t   *testing.T
-	ctx context.Context
-	env *testenv.Env
-	b   *passkeyclient.Client
-	rp  *testenv.RP
+// shared is the Keyward most tests share (see TestMain).
+var shared *testenv.Shared
+
+// TestMain starts one Keyward for the tests that need nothing of their own: each registers
+// its own client and person, so they stay independent. Tests that move the clock, rotate keys
+// or compare the whole token table start their own (startOwn).
+func TestMain(m *testing.M) {
+	s, err := testenv.StartShared(testenv.Options{RealClock: true})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	shared = s
+	code := m.Run()
+	s.Stop()
+	os.Exit(code)
 }
 
-// start runs Keyward with one signed-in person and one confidential first-party client (so
-// the flow needs no consent unless the test asks for it). Every test runs in parallel.
+// op is one test's running Keyward, a signed-in person and a registered client.
+type op struct {
+	t     *testing.T
+	ctx   context.Context
+	env   *testenv.Env
+	b     *passkeyclient.Client
+	rp    *testenv.RP
+	email string
+}
+
+// start gives a test the shared Keyward, a signed-in person of its own and a client registered
+// with o. Every test runs in parallel.
 func start(t *testing.T, o testenv.RPOptions) *op {
 	t.Helper()
 	t.Parallel()
-	env := testenv.Start(t, testenv.Options{})
-	return &op{t: t, ctx: context.Background(), env: env, b: env.SignedUp("person@example.test"), rp: env.NewRP(o)}
+	return setup(t, shared.For(t), o)
+}
+
+// startOwn is start on a Keyward of the test's own, with a fake clock it may move.
+func startOwn(t *testing.T, o testenv.RPOptions) *op {
+	t.Helper()
+	t.Parallel()
+	return setup(t, testenv.Start(t, testenv.Options{}), o)
+}
+
+func setup(t *testing.T, env *testenv.Env, o testenv.RPOptions) *op {
+	t.Helper()
+	email := emailFor(t)
+	return &op{t: t, ctx: context.Background(), env: env, b: env.SignedUp(email), rp: env.NewRP(o), email: email}
+}
+
+// emailFor is an address unique to the test, so tests sharing a Keyward never meet.
+func emailFor(t *testing.T) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(t.Name()) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+		} else {
+			b.WriteByte('-')
+		}
+	}
+	return b.String() + "@example.test"
 }
 
 func firstParty() testenv.RPOptions { return testenv.RPOptions{FirstParty: true} }

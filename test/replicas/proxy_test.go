@@ -100,11 +100,12 @@ func (p *proxy) add(name, addr string) {
 	p.backends = append(p.backends, &backend{name: name, addr: addr})
 }
 
-// pick returns the next live backend after the last one used.
+// pick returns the next live backend after the last one used. One counter step per pick:
+// stepping again per dead backend would let concurrent picks skip the live one.
 func (p *proxy) pick() *backend {
-	for range len(p.backends) {
-		b := p.backends[p.next.Add(1)%uint64(len(p.backends))]
-		if !b.dead.Load() {
+	start := p.next.Add(1)
+	for i := range uint64(len(p.backends)) {
+		if b := p.backends[(start+i)%uint64(len(p.backends))]; !b.dead.Load() {
 			return b
 		}
 	}
