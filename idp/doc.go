@@ -12,7 +12,16 @@
 //     (ceremony.go);
 //   - the audit events every security decision writes, in the same transaction as the change
 //     they describe, mirrored to the structured log (audit.go);
-//   - passkey labels from the AAGUID table (aaguid.go, passkey.go);
+//   - passkey labels from the AAGUID table (aaguid.go, passkey.go), with a fallback naming the
+//     browser and system a passkey was created on (register.go, useragent.go);
+//   - the checks every new passkey passes, at sign-up and when adding one, including the
+//     optional AAGUID allowlist (register.go);
+//   - the passkey lifecycle of a signed-in account: add another passkey with
+//     excludeCredentials, rename, revoke (never the last one; the sessions it opened end with
+//     it) (manage.go);
+//   - an account's signed-in sessions as pages show them, and ending them (sessions.go);
+//   - email verification by a one-time link, and the Mailer port messages leave through
+//     (verify.go);
 //   - the typed domain errors the ui layer turns into responses (errors.go).
 //
 // idp imports no net/http, fosite or templ: the ui layer parses HTTP bodies with go-webauthn's

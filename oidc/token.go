@@ -35,16 +35,27 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 		p.writeAccessError(w, r, nil, fosite.ErrUnsupportedGrantType.WithHintf("The grant type '%.40s' is not supported.", g))
 		return
 	}
+	if r.PostForm.Get("grant_type") == "client_credentials" {
+		// A machine client acts for no person: it never gets openid or offline_access, and
+		// asking for them is not an error worth refusing the request for.
+		var keep []string
+		for _, s := range strings.Fields(r.PostForm.Get("scope")) {
+			if s != "openid" && s != "offline_access" {
+				keep = append(keep, s)
+			}
+		}
+		r.PostForm.Set("scope", strings.Join(keep, " "))
+	}
 	ar, err := p.oauth.NewAccessRequest(ctx, r, newSession())
 	if err != nil {
 		p.writeAccessError(w, r, ar, err)
 		return
 	}
 	if ar.GetGrantTypes().ExactOne("client_credentials") {
-		// A machine client gets the scopes it asked for and is registered for; never openid
-		// or offline_access, which describe a person.
+		// fosite grants nothing by itself: the client gets what it asked for and is
+		// registered for (anything else was refused with invalid_scope).
 		for _, s := range ar.GetRequestedScopes() {
-			if s != "openid" && s != "offline_access" && slices.Contains(ar.GetClient().GetScopes(), s) {
+			if slices.Contains(ar.GetClient().GetScopes(), s) {
 				ar.GrantScope(s)
 			}
 		}
@@ -218,10 +229,9 @@ func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 		err = errInvalidClient.WithHint("Public clients cannot introspect tokens.")
 	}
 	if err != nil {
-		if errors.Is(err, fosite.ErrInvalidClient) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="keyward", charset="UTF-8"`)
-		}
-		p.oauth.WriteIntrospectionError(ctx, w, err)
+		// fosite's introspection writer answers most errors with {"active":false}; a failed
+		// authentication is a 401 invalid_client, as at the token endpoint.
+		p.writeAccessError(w, r, nil, err)
 		return
 	}
 	token := r.PostForm.Get("token")

@@ -226,7 +226,9 @@ func (s *Server) eventRows(r *http.Request, events []store.AuditEvent) []templat
 			Event: e.Event, Result: e.Result, IP: e.IP, Client: e.ClientID, Failed: e.Result != idp.ResultOK,
 			UserAgent: idp.ParseUserAgent(e.UserAgent).String()}
 		row.Account, row.AccountURL = name(r.Context(), e.AccountID)
-		row.PerformedBy, row.PerformedURL = name(r.Context(), e.ActorID)
+		if e.ActorID != e.AccountID { // self-service events name the account as their actor too
+			row.PerformedBy, row.PerformedURL = name(r.Context(), e.ActorID)
+		}
 		if len(e.CredentialID) > 12 {
 			row.Credential = e.CredentialID[:12] + "…"
 		} else {

@@ -130,7 +130,10 @@ func seriesChart(s metrics.Summary) templates.Chart {
 			c.Bars = append(c.Bars, templates.ChartBar{X: x + barW, Y: bottom - h, W: max(step-barW-1, 1), H: h, Fill: colorNeutral,
 				Title: fmt.Sprintf("%s: %d sign-ups completed", when, b.SignupsCompleted)})
 		}
-		if i == 0 || i == n-1 || i == n/2 {
+		switch {
+		case i == n-1 && n > 1:
+			c.Texts = append(c.Texts, templates.ChartText{X: x + barW, Y: bottom + 18, Anchor: "end", Text: when})
+		case i == 0 || i == n/2:
 			c.Texts = append(c.Texts, templates.ChartText{X: x, Y: bottom + 18, Anchor: "start", Text: when})
 		}
 	}

@@ -17,6 +17,10 @@ func (s *Server) mountOIDCSession(mux *http.ServeMux) {
 	mux.HandleFunc("GET /oauth2/logout", s.endSession)
 	mux.HandleFunc("POST /oauth2/logout", s.endSession)
 	mux.HandleFunc("POST /oauth2/logout/confirm", s.endSessionConfirm)
+	mux.HandleFunc("/oauth2/logout/confirm", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", http.MethodPost)
+		s.fail(w, r, errMethod)
+	})
 }
 
 // logoutParams are the request parameters the confirmation form carries back.

@@ -35,7 +35,7 @@ type limitRule struct {
 // have 80 bits, so even the per-IP rate is far from mattering, but NIST 63B-4 §3.2.2 asks for
 // throttling all the same.
 var defaultLimits = map[string]limitRule{
-	limitSignIn:        {every: 2 * time.Second, burst: 30},
+	limitSignIn:        {every: 100 * time.Millisecond, burst: 100},
 	limitStepUp:        {every: 3 * time.Second, burst: 20},
 	limitRecoveryStart: {every: time.Minute, burst: 5},
 	limitRecoveryCode:  {every: 10 * time.Minute, burst: 5},

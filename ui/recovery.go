@@ -31,6 +31,8 @@ import (
 type RecoveryConfig struct {
 	// StepUpMaxAge is the default step-up window; default 5 minutes.
 	StepUpMaxAge time.Duration
+	// SignInPerMinute and SignInBurst set the per-IP sign-in bucket; zero keeps the default.
+	SignInPerMinute, SignInBurst int
 }
 
 type recoveryDepsT struct {
@@ -45,7 +47,14 @@ func (s *Server) ConfigureRecovery(rec *idp.Recovery, cfg RecoveryConfig) {
 	if cfg.StepUpMaxAge <= 0 {
 		cfg.StepUpMaxAge = DefaultStepUpMaxAge
 	}
-	s.recovery = &recoveryDepsT{rec: rec, limits: newRateLimits(s.now, nil), stepUpMaxAge: cfg.StepUpMaxAge}
+	rules := map[string]limitRule{}
+	for k, v := range defaultLimits {
+		rules[k] = v
+	}
+	if cfg.SignInPerMinute > 0 && cfg.SignInBurst > 0 {
+		rules[limitSignIn] = limitRule{every: time.Minute / time.Duration(cfg.SignInPerMinute), burst: cfg.SignInBurst}
+	}
+	s.recovery = &recoveryDepsT{rec: rec, limits: newRateLimits(s.now, rules), stepUpMaxAge: cfg.StepUpMaxAge}
 }
 
 func (s *Server) recoveryDeps() *recoveryDepsT { return s.recovery }

@@ -109,8 +109,8 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	// Ceremonies (JSON).
 	mux.HandleFunc("POST /webauthn/signup/begin", s.signupBegin)
 	mux.HandleFunc("POST /webauthn/signup/finish", s.signupFinish)
-	mux.HandleFunc("POST /webauthn/login/begin", s.loginBegin)
-	mux.HandleFunc("POST /webauthn/login/finish", s.loginFinish)
+	mux.HandleFunc("POST /webauthn/login/begin", s.limitByIP(limitSignIn, s.loginBegin))
+	mux.HandleFunc("POST /webauthn/login/finish", s.limitByIP(limitSignIn, s.loginFinish))
 
 	// Feature route groups, one file each (owned by the feature that adds them).
 	s.mountAccount(mux)

@@ -118,7 +118,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		return nil, err
 	}
 	a.Recovery = rec
-	srv.ConfigureRecovery(rec, ui.RecoveryConfig{StepUpMaxAge: cfg.Recovery.StepUpMaxAge})
+	srv.ConfigureRecovery(rec, ui.RecoveryConfig{StepUpMaxAge: cfg.Recovery.StepUpMaxAge,
+		SignInPerMinute: cfg.Recovery.SignInPerMinute, SignInBurst: cfg.Recovery.SignInBurst})
 
 	keys, err := oidc.NewKeys(ctx, st, derive(cfg.Secret, labelKEK), now)
 	if err != nil {

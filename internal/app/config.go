@@ -95,6 +95,8 @@ func DefaultConfig() Config {
 	c.Recovery.LinkTTL = 24 * time.Hour
 	c.Recovery.StepUpMaxAge = 5 * time.Minute
 	c.Recovery.SchedulerInterval = time.Minute
+	c.Recovery.SignInPerMinute = 600
+	c.Recovery.SignInBurst = 100
 	return c
 }
 
@@ -122,6 +124,10 @@ type RecoveryConfig struct {
 	LinkTTL           time.Duration `yaml:"link_ttl"`           // at most 24h
 	StepUpMaxAge      time.Duration `yaml:"step_up_max_age"`    // how recent a passkey assertion sensitive actions need
 	SchedulerInterval time.Duration `yaml:"scheduler_interval"` // how often due pending actions run
+	// SignInPerMinute and SignInBurst limit passkey sign-in ceremonies per client IP (a token
+	// bucket: a limited client waits, it is never locked out).
+	SignInPerMinute int `yaml:"signin_per_minute"`
+	SignInBurst     int `yaml:"signin_burst"`
 }
 
 // Validate reports every problem, one line each, naming the key.
@@ -187,6 +193,9 @@ func (c Config) Validate() error {
 	pos("tokens.key_retention", c.Tokens.KeyRetention)
 	pos("purge_interval", c.PurgeInterval)
 	pos("recovery.scheduler_interval", c.Recovery.SchedulerInterval)
+	if c.Recovery.SignInPerMinute < 1 || c.Recovery.SignInBurst < 1 {
+		bad("recovery.signin_per_minute", "signin_per_minute and signin_burst must be at least 1")
+	}
 	pos("recovery.step_up_max_age", c.Recovery.StepUpMaxAge)
 	if c.Recovery.CoolingOff < time.Hour {
 		bad("recovery.cooling_off", "must be at least 1h")

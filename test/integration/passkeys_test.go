@@ -300,3 +300,36 @@ func TestWA12_AAGUIDPolicyRefusal(t *testing.T) {
 		t.Fatalf("%d passkeys, want 1", n)
 	}
 }
+
+// WA-09: the backup flags are read again at every sign-in: a passkey that becomes backed up
+// (BS 0→1) is stored and shown so; a changed backup eligibility is refused.
+func TestWA09_BackupStateReReadOnSignIn(t *testing.T) {
+	env := testenv.Start(t, testenv.Options{})
+	ctx := context.Background()
+	notYet := false
+	a, err := softauthn.New(softauthn.Options{Origin: env.Issuer, BackupState: &notYet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := passkeyclient.New(env.Issuer, env.Server.Client().Transport, a)
+	if _, err := b.SignUp(ctx, "backup@example.test", "B", "", ""); err != nil {
+		t.Fatal(err)
+	}
+	if c := credentialsOf(t, env, "backup@example.test")[0]; !c.BackupEligible || c.BackupState {
+		t.Fatalf("after sign-up: %+v", c)
+	}
+	if !strings.Contains(acctPage(t, b), "not backed up yet") {
+		t.Fatal("the page does not say the synced passkey is not backed up yet")
+	}
+	if _, err := b.SignInWithToken(ctx, acctCSRF(t, b), "", "", softauthn.SetFlag(softauthn.FlagBS, true)); err != nil {
+		t.Fatal(err)
+	}
+	if c := credentialsOf(t, env, "backup@example.test")[0]; !c.BackupState {
+		t.Fatal("BS 0→1 was not stored")
+	}
+	if strings.Contains(acctPage(t, b), "not backed up yet") {
+		t.Fatal("the page still says not backed up")
+	}
+	_, err = b.SignInWithToken(ctx, acctCSRF(t, b), "", "", softauthn.SetFlag(softauthn.FlagBE, false), softauthn.SetFlag(softauthn.FlagBS, false))
+	wantCode(t, err, http.StatusBadRequest, "verification_failed")
+}

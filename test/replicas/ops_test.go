@@ -37,9 +37,9 @@ func single(t *testing.T, dsnEdit func(u *url.URL), env ...string) (*installatio
 }
 
 // TestReadyzFollowsTheDatabase cuts the network between Keyward and PostgreSQL: /readyz
-// answers 503 at once (a load balancer stops sending traffic), a request that needs the
-// database fails with 503 rather than 500 or a hang, and when the network returns the same
-// process is ready again without a restart (RL-03).
+// answers 503 at once (a load balancer stops sending traffic), requests that need the
+// database (the token endpoint, a hosted page) fail with 503 rather than 500 or a hang, and
+// when the network returns the same process is ready again without a restart (RL-03).
 func TestReadyzFollowsTheDatabase(t *testing.T) {
 	pg := withDSN(t, func(*url.URL, url.Values) {})
 	u, _ := url.Parse(pg)
@@ -72,6 +72,15 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("/oauth2/token with the database cut: %d %s, want 503", resp.StatusCode, body)
+	}
+	// A hosted page needs the browser's session row.
+	resp, err = http.Get(r.url() + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("/login with the database cut: %d, want 503", resp.StatusCode)
 	}
 	if r.exited() {
 		t.Fatal("keyward exited while the database was unreachable")
