@@ -173,7 +173,14 @@ func checkAuthorizeRedirect(t *testing.T, issuer, loc string, q url.Values) {
 	if !redirectAllowed(u, clientID) {
 		t.Fatalf("redirect to %q, not a registered URI of client %q (OA-01)", loc, clientID)
 	}
+	// The response parameters, wherever the response mode put them (fosite answers an
+	// unsupported response_mode=fragment in the fragment).
 	lq := u.Query()
+	if frag, err := url.ParseQuery(u.Fragment); err == nil {
+		for k, v := range frag {
+			lq[k] = append(lq[k], v...)
+		}
+	}
 	if lq.Get("iss") != issuer {
 		t.Fatalf("redirect without iss=%s (OA-10): %s", issuer, loc)
 	}

@@ -31,15 +31,12 @@ import (
 //
 // Step-up policy: the routes marked guardStepUp pass through requireRecentAuth, the one place
 // where it is decided. For now a fresh passkey assertion is what a sign-in is, so the policy
-// is "the session's AuthTime is at most stepUpMaxAge old", answered otherwise with 401
+// is "the session's last passkey assertion (AuthTime, refreshed by sign-in and by the step-up
+// ceremony of ui/stepup.go) is at most recovery.step_up_max_age old", answered otherwise with 401
 // {"error":"step_up_required","max_age":300}. The page then asks for a passkey (the step-up
 // ceremony, which refreshes AuthTime) and the person retries. Adding a passkey is checked at
 // begin only: finish is bound to the ceremony that begin created for this session and account
 // and expires with it.
-
-// stepUpMaxAge is how recent the session's passkey assertion must be for a sensitive action
-// (SA-01; SECURITY WA-06's window).
-const stepUpMaxAge = 5 * time.Minute
 
 // errStepUpRequired answers a sensitive action on a session authenticated too long ago.
 var errStepUpRequired = &idp.Error{Code: "step_up_required", Status: http.StatusUnauthorized,
@@ -108,7 +105,7 @@ func (s *Server) accountRoute(g accountGuard, h accountHandler) http.HandlerFunc
 // future AuthTime (the clock went back) counts as stale, not as fresh for longer.
 func (s *Server) requireRecentAuth(b *browserSession) error {
 	age := s.now().Sub(b.row.AuthTime)
-	if b.row.AuthTime.IsZero() || age < 0 || age > stepUpMaxAge {
+	if b.row.AuthTime.IsZero() || age < 0 || age > s.recoveryDeps().stepUpMaxAge {
 		return errStepUpRequired
 	}
 	return nil
@@ -129,7 +126,7 @@ func (s *Server) accountFail(w http.ResponseWriter, r *http.Request, err error) 
 	status, code, msg := s.classify(r, err)
 	body := map[string]any{"error": code, "error_description": msg}
 	if code == errStepUpRequired.Code {
-		body["max_age"] = int(stepUpMaxAge / time.Second)
+		body["max_age"] = int(s.recoveryDeps().stepUpMaxAge / time.Second)
 	}
 	writeJSON(w, status, body)
 }

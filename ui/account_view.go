@@ -16,6 +16,9 @@ func (s *Server) accountView(ctx context.Context, r *http.Request, b *browserSes
 		DisplayName: acc.DisplayName, RPID: s.idp.RPID(), UserID: b64url(acc.UserHandle),
 		Notice: accountNotices[r.URL.Query().Get("notice")]}
 	v.AccountName, v.Admin = acc.DisplayName, acc.Admin
+	// A pending change (a passkey enrolled through recovery) is announced on the account page,
+	// where its owner can cancel it (SA-02).
+	v.Banner = s.PendingBanner(ctx, acc.ID)
 
 	keys, err := s.idp.Passkeys(ctx, acc.ID)
 	if err != nil {

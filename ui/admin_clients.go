@@ -319,6 +319,9 @@ func adminLines(s string) []string {
 
 // checkClientID accepts ids that are safe in URLs, logs and the CLI.
 func checkClientID(id string) string {
+	if id == "new" {
+		return "The client ID \"new\" is reserved."
+	}
 	if len(id) > 64 {
 		return "The client ID is longer than 64 characters."
 	}

@@ -81,6 +81,11 @@ func TestBrowserAdminConsole(t *testing.T) {
 		t.Error("the revoked passkey still signs in")
 	}
 
+	// The dashboard draws its charts as SVG under the strict CSP (the tab reports violations).
+	tb.navigate(env.Issuer + "/admin")
+	if n := eval[int](tb, `document.querySelectorAll('#funnel svg rect').length`); n < 3 {
+		t.Errorf("the funnel chart has %d bars", n)
+	}
 	tb.navigate(env.Issuer + "/admin/audit")
 	by := func(event string) string {
 		return eval[string](tb, `Array.from(document.querySelectorAll('tr.audit-event[data-event="`+event+`"] td.performed-by')).map((c) => c.textContent.trim()).join('|')`)

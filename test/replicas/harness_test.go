@@ -180,20 +180,22 @@ func (in *installation) run(args ...string) (string, error) {
 // replica is one `keyward serve` process.
 type replica struct {
 	name string
-	addr string // listen address, 127.0.0.1:port
+	addr string // public listener, 127.0.0.1:port
+	mgmt string // management listener (/healthz, /readyz, /metrics)
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan struct{} // closed when the process has exited; then state is set
 }
 
-// start runs `keyward serve` on addr with the environment overrides env (KEY=value). The
-// process is stopped when the test ends if it is still running.
+// start runs `keyward serve` on addr, with its management listener on a free port, and the
+// environment overrides env (KEY=value). The process is stopped when the test ends if it is
+// still running.
 func (in *installation) start(name, addr string, env ...string) *replica {
 	t := in.t
 	t.Helper()
-	r := &replica{name: name, addr: addr, logs: &syncBuffer{}, done: make(chan struct{})}
+	r := &replica{name: name, addr: addr, mgmt: freePort(t), logs: &syncBuffer{}, done: make(chan struct{})}
 	r.cmd = exec.Command(in.bin, "serve", "--config", in.config)
-	r.cmd.Env = append(append(os.Environ(), "KEYWARD_LISTEN="+addr), env...)
+	r.cmd.Env = append(append(os.Environ(), "KEYWARD_LISTEN="+addr, "KEYWARD_MANAGEMENT_LISTEN="+r.mgmt), env...)
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -230,9 +232,10 @@ func (r *replica) exited() bool {
 
 func (r *replica) url() string { return "http://" + r.addr }
 
-// readyz returns the status of GET /readyz, or 0 when nothing answers.
+// readyz returns the status of GET /readyz on the management listener, or 0 when nothing
+// answers.
 func (r *replica) readyz(ctx context.Context) int {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, r.url()+"/readyz", nil)
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.mgmt+"/readyz", nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return 0

@@ -50,7 +50,7 @@ func TestReadyzFollowsTheDatabase(t *testing.T) {
 	link.setDown(true)
 	r.waitStatus(t, http.StatusServiceUnavailable, 10*time.Second)
 	start := time.Now()
-	resp, err := http.Get(r.url() + "/readyz")
+	resp, err := http.Get("http://" + r.mgmt + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
