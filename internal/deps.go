@@ -4,6 +4,5 @@
 package internal
 
 import (
-	_ "github.com/mileusna/useragent"
 	_ "github.com/wneessen/go-mail"
 )
