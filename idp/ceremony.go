@@ -49,6 +49,8 @@ type loginCeremony struct {
 	Session   webauthn.SessionData `json:"session"`
 	Mode      string               `json:"mode"`
 	AccountID string               `json:"account_id,omitempty"`
+	// Conditional: begun for passkey autofill (mediation "conditional").
+	Conditional bool `json:"conditional,omitempty"`
 }
 
 // putCeremony stores data as the ceremony of m.SessionID and purpose, superseding any earlier.

@@ -41,7 +41,7 @@ func (s *Service) BeginLogin(ctx context.Context, m RequestMeta, req LoginReques
 		if req.Conditional {
 			mediation = protocol.MediationConditional
 		}
-		data.Mode = loginDiscoverable
+		data.Mode, data.Conditional = loginDiscoverable, req.Conditional
 		assertion, session, err = s.wa.BeginDiscoverableMediatedLogin(mediation, uv)
 	case req.Conditional:
 		return nil, ErrInvalidRequest.WithMessage("Passkey autofill cannot be combined with an email address.")
@@ -94,8 +94,8 @@ func (s *Service) FinishLogin(ctx context.Context, m RequestMeta, resp *protocol
 	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
 		audit.reset()
 		out, fail = nil, nil
-		var accountID string
-		a, f, err := s.finishLogin(ctx, q, audit, m, resp, now, &accountID)
+		var att loginAttempt
+		a, f, err := s.finishLogin(ctx, q, audit, m, resp, now, &att)
 		if err != nil {
 			return err
 		}
@@ -103,8 +103,13 @@ func (s *Service) FinishLogin(ctx context.Context, m RequestMeta, resp *protocol
 			fail = f
 			e := metaEvent(EventLoginFailed, m)
 			e.Result = f.Code
-			e.AccountID = accountID
+			e.AccountID = att.accountID
 			e.CredentialID = credentialRef(resp.RawID)
+			if att.mode != "" {
+				// The route of the attempt, for the funnel metrics (bounded values only).
+				e.Detail = detail(map[string]any{"mode": att.mode, "mediation": att.mediation,
+					"attachment": string(resp.AuthenticatorAttachment)})
+			}
 			return audit.append(ctx, q, e)
 		}
 		out = a
@@ -122,12 +127,13 @@ func (s *Service) FinishLogin(ctx context.Context, m RequestMeta, resp *protocol
 }
 
 // finishLogin is the body of the transaction; see finishSignup for the result convention.
-// accountID receives the account the attempt concerned, once known, for the failure event.
-func (s *Service) finishLogin(ctx context.Context, q store.Queries, audit *txAudit, m RequestMeta, resp *protocol.ParsedCredentialAssertionData, now time.Time, accountID *string) (*Authentication, *Error, error) {
+// att receives what is known of the attempt (account, route) for the failure event.
+func (s *Service) finishLogin(ctx context.Context, q store.Queries, audit *txAudit, m RequestMeta, resp *protocol.ParsedCredentialAssertionData, now time.Time, att *loginAttempt) (*Authentication, *Error, error) {
 	var c loginCeremony
 	if err := consumeCeremony(ctx, q, m, purposeLogin, now, &c); err != nil {
 		return refusal(err)
 	}
+	att.mode, att.mediation = c.Mode, c.mediation()
 	if !sameChallenge(c.Session, resp.Response.CollectedClientData) {
 		return nil, ErrCeremonyExpired.Wrap(errors.New("response to another (superseded) challenge")), nil
 	}
@@ -178,7 +184,7 @@ func (s *Service) finishLogin(ctx context.Context, q store.Queries, audit *txAud
 		return nil, ErrVerificationFailed.Wrap(errors.New("email without an account")), nil
 	}
 	if acct != nil {
-		*accountID = acct.ID
+		att.accountID = acct.ID
 	}
 	if err != nil {
 		return nil, ErrVerificationFailed.Wrap(err), nil
@@ -222,7 +228,8 @@ func (s *Service) finishLogin(ctx context.Context, q store.Queries, audit *txAud
 	}
 	e := metaEvent(EventLoginSucceeded, m)
 	e.AccountID, e.CredentialID = acct.ID, credentialRef(sc.ID)
-	e.Detail = detail(map[string]any{"mode": c.Mode, "synced": flags.HasBackupEligible()})
+	e.Detail = detail(map[string]any{"mode": c.Mode, "synced": flags.HasBackupEligible(),
+		"mediation": c.mediation(), "attachment": string(resp.AuthenticatorAttachment)})
 	if err := audit.append(ctx, q, e); err != nil {
 		return nil, nil, err
 	}
@@ -243,4 +250,17 @@ func findCredential(creds []store.Credential, id []byte) *store.Credential {
 		}
 	}
 	return nil
+}
+
+// loginAttempt is what a failed sign-in's audit event can say about the attempt.
+type loginAttempt struct {
+	accountID, mode, mediation string
+}
+
+// mediation names how the ceremony was begun, for the audit detail.
+func (c *loginCeremony) mediation() string {
+	if c.Conditional {
+		return string(protocol.MediationConditional)
+	}
+	return ""
 }

@@ -134,6 +134,10 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		p.writeAuthorizeError(w, r, ar, perr)
 		return
 	}
+	if perr := checkPKCE(form); perr != nil {
+		p.writeAuthorizeError(w, r, ar, perr)
+		return
+	}
 	maxAge, hasMaxAge, perr := parseMaxAge(form.Get("max_age"))
 	if perr != nil {
 		p.writeAuthorizeError(w, r, ar, perr)

@@ -93,6 +93,23 @@ func checkPrompt(prompts []string) *fosite.RFC6749Error {
 	return nil
 }
 
+// checkPKCE requires an S256 code challenge on every request (RFC 9700 §2.1.1, OA-04). fosite
+// checks it too, but only after it has stored the code, so a refused request would leave rows
+// behind; checking first keeps a bad request from changing anything.
+func checkPKCE(form url.Values) *fosite.RFC6749Error {
+	challenge, method := form.Get("code_challenge"), form.Get("code_challenge_method")
+	switch {
+	case challenge == "":
+		return fosite.ErrInvalidRequest.WithHint("A PKCE code_challenge is required.")
+	case method != "S256":
+		return fosite.ErrInvalidRequest.WithHint("code_challenge_method must be S256.")
+	case len(challenge) != 43 || strings.Trim(challenge, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_") != "":
+		// base64url of a SHA-256 digest, without padding (RFC 7636 §4.2).
+		return fosite.ErrInvalidRequest.WithHint("code_challenge must be the base64url SHA-256 of the verifier.")
+	}
+	return nil
+}
+
 // parseMaxAge returns max_age and whether it was sent.
 func parseMaxAge(v string) (time.Duration, bool, *fosite.RFC6749Error) {
 	if v == "" {

@@ -159,7 +159,10 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
 		RefreshTokenScopes:             []string{"offline_access"},
-		MinParameterEntropy:            fosite.MinParameterEntropy,
+		// fosite would require state (and nonce, when sent) of at least 8 characters. PKCE is
+		// the CSRF defence (RFC 9700 §2.1.1) and certified libraries such as openid-client omit
+		// state when the server supports it, so Keyward requires neither; -1 turns the check off.
+		MinParameterEntropy: -1,
 		GlobalSecret:                   cfg.GlobalSecret,
 		ClientSecretsHasher:            p.hasher,
 		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,

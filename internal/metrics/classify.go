@@ -73,14 +73,17 @@ func Code(result string) string {
 }
 
 var knownOS = []string{"Windows", "macOS", "iOS", "iPadOS", "Android", "ChromeOS", "Linux"}
-var knownBrowsers = []string{"Chrome", "Edge", "Firefox", "Safari", "Opera", "Samsung Internet"}
+var knownBrowsers = []string{"Chrome", "Edge", "Firefox", "Safari", "Opera", "Samsung Internet", "Vivaldi", "Internet Explorer"}
 
-// Platform returns the OS and browser family of a user agent as bounded labels. The parser is
-// idp.ParseUserAgent (go.mod has no maintained user-agent library; that one is small, bounded
-// and ours); its answers are checked against fixed lists here so labels stay bounded whatever
-// it learns later.
+// Platform returns the OS and browser family of a user agent as bounded labels. The parsing
+// is idp.ParseUserAgent's (github.com/mileusna/useragent behind an allow-list of browser
+// names); its answers are checked against fixed lists here as well, so the label sets stay
+// bounded whatever the parser learns later.
 func Platform(userAgent string) (os, browser string) {
 	ua := idp.ParseUserAgent(userAgent)
+	if ua.OS == "CrOS" {
+		ua.OS = "ChromeOS"
+	}
 	os, browser = Other, Other
 	if slices.Contains(knownOS, ua.OS) {
 		os = ua.OS

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync/atomic"
 	"time"
 
@@ -79,7 +78,7 @@ func open(ctx context.Context, dsn string, opts Options, tune func(*pgxpool.Conf
 	switch {
 	case opts.MaxConns > 0:
 		cfg.MaxConns = opts.MaxConns
-	case !strings.Contains(dsn, "pool_max_conns"):
+	case !setsMaxConns(dsn):
 		cfg.MaxConns = defaultMaxConns // pgxpool's own default, max(4, CPUs), is small for a server
 	}
 	if tune != nil {
@@ -109,6 +108,17 @@ func open(ctx context.Context, dsn string, opts Options, tune func(*pgxpool.Conf
 		return nil, err
 	}
 	return s, nil
+}
+
+// setsMaxConns reports whether dsn names pool_max_conns, which pgxpool.ParseConfig consumes
+// without saying whether it was there.
+func setsMaxConns(dsn string) bool {
+	c, err := pgconn.ParseConfig(dsn)
+	if err != nil {
+		return false
+	}
+	_, ok := c.RuntimeParams["pool_max_conns"]
+	return ok
 }
 
 // Begin starts a transaction at READ COMMITTED. Reads inside it lock what they read (see the

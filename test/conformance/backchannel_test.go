@@ -65,7 +65,7 @@ func withBackchannel(t *testing.T, o *op, rp *testenv.RP, script ...int) *bclStu
 // and returns its claims.
 func verifyLogoutToken(t *testing.T, o *op, raw string, clientID string) map[string]any {
 	t.Helper()
-	jws, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
+	jws, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256, jose.ES256})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -106,7 +106,7 @@ func TestOIDCCIDTokenSignature(t *testing.T) {
 	o := start(t, firstParty())
 	_, tok, _ := o.login()
 	raw := idToken(t, tok)
-	sig, err := jose.ParseSigned(raw, []jose.SignatureAlgorithm{jose.RS256})
+	sig, err := jose.ParseSignedCompact(raw, []jose.SignatureAlgorithm{jose.RS256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -194,6 +194,21 @@ func TestOIDCCEnsureRequestWithoutNonceSucceedsForCodeFlow(t *testing.T) {
 	}
 	if _, claims := jwtParts(t, r.str("id_token")); claims["nonce"] != nil {
 		t.Fatalf("nonce %v in an ID token for a request without one", claims["nonce"])
+	}
+}
+
+// Without state: PKCE protects the flow and openid-client v6 omits state when the server
+// supports PKCE, so Keyward must not require it (RFC 9700 §2.1.1).
+func TestStateOptionalWithPKCE(t *testing.T) {
+	o := start(t, firstParty())
+	f := testenv.NewFlow()
+	f.State = ""
+	code, cb := o.authorize(edit(o.rp.AuthURL(f), func(q url.Values) { q.Del("state") }), f)
+	if cb.Query().Has("state") {
+		t.Fatalf("a state appeared: %s", cb)
+	}
+	if _, _, err := o.rp.Exchange(o.ctx, code, f); err != nil {
+		t.Fatal(err)
 	}
 }
 

@@ -152,3 +152,27 @@ func TestOC03_PromptAndMaxAgeSemantics(t *testing.T) {
 		t.Fatalf("account page %d", resp.StatusCode)
 	}
 }
+
+// Consent is remembered per account, client and scope set; prompt=consent asks again even
+// when remembered; more scopes than remembered ask again; prompt=none answers
+// consent_required when consent is missing (OIDC Core §3.1.2.6).
+func TestConsentRememberedAndPromptConsent(t *testing.T) {
+	o := start(t, testenv.RPOptions{Scopes: []string{"openid", "email"}})
+	f := testenv.NewFlow()
+	_, loc, _ := o.redirectOf(o.rp.AuthURL(f, oauth2.SetAuthURLParam("prompt", "none")))
+	o.wantErrorRedirect(loc, f, "consent_required")
+	o.login() // answers the consent page
+	o.silent()
+	f = testenv.NewFlow()
+	if _, loc, _ := o.redirectOf(o.rp.AuthURL(f, oauth2.SetAuthURLParam("prompt", "consent"))); loc == nil || loc.Path != "/consent" {
+		t.Fatalf("prompt=consent sent to %v, want the consent page", loc)
+	}
+	o.rp.OAuth2.Scopes = []string{"openid", "email", "profile"}
+	f = testenv.NewFlow()
+	if _, loc, _ := o.redirectOf(o.rp.AuthURL(f)); loc == nil || loc.Path != "/consent" {
+		t.Fatalf("a wider scope set sent to %v, want the consent page", loc)
+	}
+	o.login()
+	o.rp.OAuth2.Scopes = []string{"openid", "profile"}
+	o.silent() // a subset of what was granted
+}

@@ -20,13 +20,13 @@ const (
 	signIns    = 200 // complete sign-ins, half with both replicas up, half across the kill
 	workers    = 8   // people signing in at the same time
 	killAfter  = 30  // sign-ins of the second half completed when replica b is killed
-	raceRounds = 10  // codes and refresh tokens each redeemed on both replicas at once
+	raceRounds = 10  // refresh tokens, and codes, each redeemed on both replicas at once
 )
 
 // TestReplicasShareOneDatabase runs two `keyward serve` processes on one PostgreSQL schema
 // behind a round-robin proxy. People sign up and sign in through the proxy, so a ceremony's
-// begin and finish, and the authorization and token requests, land on either replica. Codes
-// and refresh tokens are redeemed on both replicas at once. Replica b is killed with SIGKILL
+// begin and finish, and the authorization and token requests, land on either replica. Refresh
+// tokens are redeemed on both replicas at once. Replica b is killed with SIGKILL
 // in the middle of the second half and replica a finishes the run. Then the database must
 // hold exactly one account and passkey per person, one login.succeeded audit row per
 // completed sign-in, and every token issued, with the state the races left.
