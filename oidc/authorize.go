@@ -28,7 +28,7 @@ type Principal struct {
 // Authorize serves the authorization endpoint (GET and POST).
 func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request, who Principal) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
+	if err := parseForm(r); err != nil {
 		p.renderErr(w, r, http.StatusBadRequest, "invalid_request", "The sign-in request could not be read.")
 		return
 	}
@@ -36,6 +36,7 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request, who Princip
 		p.refuseAuthorize(w, r, perr)
 		return
 	}
+	fillState(r.Form)
 	if err := p.dropUnregisteredScopes(ctx, r.Form); err != nil {
 		p.internalError(w, r, err)
 		return
@@ -255,6 +256,9 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
+	}
+	if ar.GetState() == noState {
+		resp.GetParameters().Del("state")
 	}
 	if ar.GetResponseMode() == fosite.ResponseModeFormPost {
 		p.formPostHeaders(w, ar)

@@ -159,15 +159,14 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 		ScopeStrategy:                  fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
 		RefreshTokenScopes:             []string{"offline_access"},
-		// fosite would require state (and nonce, when sent) of at least 8 characters. PKCE is
-		// the CSRF defence (RFC 9700 §2.1.1) and certified libraries such as openid-client omit
-		// state when the server supports it, so Keyward requires neither; -1 turns the check off.
-		MinParameterEntropy: -1,
-		GlobalSecret:                   cfg.GlobalSecret,
-		ClientSecretsHasher:            p.hasher,
-		RedirectSecureChecker:          fosite.IsRedirectURISecureStrict,
-		FormPostHTMLTemplate:           p.formPost,
-		AllowedPromptValues:            []string{"login", "none", "consent", "select_account"},
+		// fosite would refuse a nonce under 8 characters; the nonce is the client's to choose.
+		// (state: see noState.)
+		MinParameterEntropy:   -1,
+		GlobalSecret:          cfg.GlobalSecret,
+		ClientSecretsHasher:   p.hasher,
+		RedirectSecureChecker: fosite.IsRedirectURISecureStrict,
+		FormPostHTMLTemplate:  p.formPost,
+		AllowedPromptValues:   []string{"login", "none", "consent", "select_account"},
 	}
 	p.fcfg.ClientAuthenticationStrategy = p.authenticateClient
 	p.bcl = newBackchannel(cfg, log)
@@ -234,7 +233,7 @@ func sid(sessionID string) string {
 func formPostTemplate(issuer string) (*template.Template, string) {
 	const script = `document.forms[0].submit()`
 	h := sha256.Sum256([]byte(script))
-	t := template.Must(template.New("form_post").Parse(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>Continue</title></head><body><form method="post" action="{{ .RedirURL }}">{{ range $key, $value := .Parameters }}{{ range $value }}<input type="hidden" name="{{ $key }}" value="{{ . }}">{{ end }}{{ end }}<input type="hidden" name="iss" value="` + template.HTMLEscapeString(issuer) + `"><noscript><button type="submit">Continue</button></noscript></form><script>` + script + `</script></body></html>`))
+	t := template.Must(template.New("form_post").Parse(`<!DOCTYPE html><html><head><meta charset="utf-8"><title>Continue</title></head><body><form method="post" action="{{ .RedirURL }}">{{ range $key, $value := .Parameters }}{{ range $value }}{{ if not (and (eq $key "state") (eq . "` + noState + `")) }}<input type="hidden" name="{{ $key }}" value="{{ . }}">{{ end }}{{ end }}{{ end }}<input type="hidden" name="iss" value="` + template.HTMLEscapeString(issuer) + `"><noscript><button type="submit">Continue</button></noscript></form><script>` + script + `</script></body></html>`))
 	return t, "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
 }
 

@@ -63,7 +63,7 @@ func authorizeErrorText(rfc *fosite.RFC6749Error) string {
 }
 
 // issWriter adds the RFC 9207 iss parameter to fosite's error redirects (fosite has no
-// support for it).
+// support for it) and takes out the noState stand-in.
 type issWriter struct {
 	http.ResponseWriter
 	iss string
@@ -74,6 +74,9 @@ func (w *issWriter) WriteHeader(code int) {
 		if u, err := url.Parse(loc); err == nil {
 			q := u.Query()
 			q.Set("iss", w.iss)
+			if q.Get("state") == noState {
+				q.Del("state")
+			}
 			u.RawQuery = q.Encode()
 			w.Header().Set("Location", u.String())
 		}

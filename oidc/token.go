@@ -18,8 +18,8 @@ var supportedGrants = []string{"authorization_code", "refresh_token", "client_cr
 
 func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil {
-		p.writeAccessError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body could not be read."))
+	if err := parseForm(r); err != nil {
+		p.writeAccessError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body must be form-encoded."))
 		return
 	}
 	if len(r.URL.RawQuery) > 0 {
@@ -72,7 +72,9 @@ func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
 // answer, audits refresh token reuse, then writes through fosite's writer.
 func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
 	switch {
-	case errors.Is(err, errCodeRace):
+	case errors.Is(err, errCodeRace), errors.Is(err, fosite.ErrInvalidatedAuthorizeCode):
+		// The loser of a concurrent redemption: it waited on the winner's row lock and then
+		// found the code used (fosite reports that as a server error while building the response).
 		err = fosite.ErrInvalidGrant.WithHint("The authorization code has already been used.")
 	case errors.Is(err, store.ErrUnavailable), errors.Is(err, store.ErrConflict):
 		w.Header().Set("Retry-After", "1")
@@ -196,7 +198,7 @@ func bearerToken(r *http.Request) (token string, ok bool) {
 // serveRevoke is RFC 7009: the client authenticates; an unknown token, or another client's
 // token (left untouched), is answered 200 like a revoked one so the answer reveals nothing.
 func (p *Provider) serveRevoke(w http.ResponseWriter, r *http.Request) {
-	if err := r.ParseForm(); err != nil {
+	if err := parseForm(r); err != nil {
 		p.oauth.WriteRevocationResponse(r.Context(), w, fosite.ErrInvalidRequest)
 		return
 	}
@@ -216,7 +218,7 @@ func (p *Provider) serveRevoke(w http.ResponseWriter, r *http.Request) {
 // also let any bearer access token introspect other tokens.
 func (p *Provider) serveIntrospect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
-	if err := r.ParseForm(); err != nil || r.URL.RawQuery != "" {
+	if err := parseForm(r); err != nil || r.URL.RawQuery != "" {
 		p.oauth.WriteIntrospectionError(ctx, w, fosite.ErrInvalidRequest)
 		return
 	}

@@ -2,12 +2,15 @@ package ui_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/go-webauthn/webauthn/protocol"
+	"github.com/go-webauthn/webauthn/protocol/webauthncose"
 )
 
 // A mutation edits one member of a credential response that softauthn has just produced for
@@ -301,20 +304,52 @@ func sameAssertion(a, b []byte) bool {
 		bytes.Equal(ra.UserHandle, rb.UserHandle)
 }
 
-// sameAttestation is sameAssertion for registration: the same id and attestation object
-// bytes, and client data that says the same thing. With attestation "none" nothing signs the
-// clientDataJSON at registration, so another serialisation of the same values (whitespace,
-// escapes, member order, members the spec lets clients add) is as good as the original; a
-// different type, challenge or origin is not.
-func sameAttestation(a, b []byte) bool {
-	pa, err1 := protocol.ParseCredentialCreationResponseBytes(a)
-	pb, err2 := protocol.ParseCredentialCreationResponseBytes(b)
-	if err1 != nil || err2 != nil {
-		return false
+// acceptableRegistration is the oracle for a sign-up that succeeded with an altered body. With
+// attestation "none" nothing signs a registration: the browser's side is the authenticator,
+// so any counter, AAGUID, flag or encoding it chooses is as good as softauthn's. What must hold
+// is what the relying party verifies (WebAuthn §7.1): the ceremony's challenge, type and
+// origin, the RP ID hash, user presence and verification, a credential id equal to rawId,
+// backup state only with backup eligibility, and a usable public key.
+func acceptableRegistration(body []byte, challenge, origin, rpID string) error {
+	p, err := protocol.ParseCredentialCreationResponseBytes(body)
+	if err != nil {
+		return fmt.Errorf("does not parse: %w", err)
 	}
-	ca, cb := pa.Response.CollectedClientData, pb.Response.CollectedClientData
-	return bytes.Equal(pa.RawID, pb.RawID) &&
-		bytes.Equal(pa.Raw.AttestationResponse.AttestationObject, pb.Raw.AttestationResponse.AttestationObject) &&
-		ca.Type == cb.Type && ca.Challenge == cb.Challenge && ca.Origin == cb.Origin &&
-		ca.CrossOrigin == cb.CrossOrigin && ca.TopOrigin == cb.TopOrigin
+	cd, ad := p.Response.CollectedClientData, p.Response.AttestationObject.AuthData
+	rpHash := sha256.Sum256([]byte(rpID))
+	switch {
+	case cd.Type != protocol.CreateCeremony || cd.Challenge != challenge || cd.Origin != origin || cd.CrossOrigin || cd.TopOrigin != "":
+		return fmt.Errorf("client data of another ceremony: %+v", cd)
+	case !bytes.Equal(ad.RPIDHash, rpHash[:]):
+		return errors.New("RP ID hash of another RP")
+	case !ad.Flags.HasUserPresent() || !ad.Flags.HasUserVerified():
+		return errors.New("no user presence or verification")
+	case ad.Flags.HasBackupState() && !ad.Flags.HasBackupEligible():
+		return errors.New("backup state without backup eligibility")
+	case !bytes.Equal(ad.AttData.CredentialID, p.RawID):
+		return errors.New("credential id differs from rawId")
+	case p.Response.AttestationObject.Format != "none":
+		return fmt.Errorf("attestation format %q", p.Response.AttestationObject.Format)
+	}
+	key, err := webauthncose.ParsePublicKey(ad.AttData.CredentialPublicKey)
+	if err != nil {
+		return fmt.Errorf("public key: %w", err)
+	}
+	var ec *webauthncose.EC2PublicKeyData
+	switch k := key.(type) {
+	case webauthncose.EC2PublicKeyData:
+		ec = &k
+	case *webauthncose.EC2PublicKeyData:
+		ec = k
+	}
+	if ec != nil {
+		pk, err := ec.ToECDSA()
+		if err != nil {
+			return fmt.Errorf("EC2 key: %w", err)
+		}
+		if _, err := pk.ECDH(); err != nil {
+			return fmt.Errorf("EC2 point off its curve: %w", err)
+		}
+	}
+	return nil
 }

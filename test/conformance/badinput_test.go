@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"fmt"
+	"mime/multipart"
 	"net/http"
 	"net/url"
 	"strings"
@@ -145,6 +146,20 @@ func TestBadInput_TokenEndpoint(t *testing.T) {
 		})
 	}
 	o.t = t
+	// A multipart body would reach fosite past Keyward's parameter checks.
+	o.unchanged(t, func() {
+		var body strings.Builder
+		mw := multipart.NewWriter(&body)
+		for k, v := range good() {
+			_ = mw.WriteField(k, v[0])
+		}
+		_ = mw.WriteField("code", "second")
+		mw.Close()
+		req, _ := http.NewRequestWithContext(o.ctx, http.MethodPost, o.env.Issuer+"/oauth2/token", strings.NewReader(body.String()))
+		req.Header.Set("Content-Type", mw.FormDataContentType())
+		req.SetBasicAuth(o.rp.ID, o.rp.Secret)
+		wantOAuthError(t, o.do(req), 400, "invalid_request")
+	})
 	// Expired: past the code lifetime on Keyward's clock.
 	o.env.Clock.Advance(2*time.Minute + time.Second)
 	o.unchanged(t, func() { wantOAuthError(t, o.redeem(code, f, authOf(o.rp)), 400, "invalid_grant") })

@@ -210,6 +210,19 @@ func TestStateOptionalWithPKCE(t *testing.T) {
 	if _, _, err := o.rp.Exchange(o.ctx, code, f); err != nil {
 		t.Fatal(err)
 	}
+	// Errors and form_post answers carry no stand-in state either.
+	noState := func(q url.Values) { q.Del("state"); q.Set("prompt", "bogus") }
+	_, loc, _ := o.redirectOf(edit(o.rp.AuthURL(f), noState))
+	if loc == nil || loc.Query().Get("error") != "invalid_request" || loc.Query().Has("state") {
+		t.Fatalf("error without state: %v", loc)
+	}
+	for _, prompt := range []string{"none", "bogus"} {
+		u := edit(o.rp.AuthURL(f, oauth2.SetAuthURLParam("response_mode", "form_post")), func(q url.Values) { q.Del("state"); q.Set("prompt", prompt) })
+		_, body, _ := o.b.Get(o.ctx, u)
+		if strings.Contains(string(body), `name="state"`) || !strings.Contains(string(body), `name="iss"`) {
+			t.Fatalf("form_post (prompt=%s) without state: %.400s", prompt, body)
+		}
+	}
 }
 
 // scopeFlow runs a flow with the given scopes and returns the token response and UserInfo.
