@@ -86,6 +86,13 @@ func (p *Provider) EndSession(ctx context.Context, sessionID string) error {
 	for i := range clients {
 		c := toFositeClient(&clients[i])
 		key := sessionGrantsKey(sessionID, c.GetID())
+		// A read first: most clients have nothing in this session, and a write transaction
+		// per client would hold the writer for nothing.
+		if _, err := p.st.GetOAuthToken(ctx, kindSessionGrants, key); errors.Is(err, store.ErrNotFound) {
+			continue
+		} else if err != nil {
+			return fmt.Errorf("oidc: end session: %w", err)
+		}
 		var g sessionGrants
 		var sub string
 		err := store.WithTx(ctx, p.st, func(q store.Queries) error {

@@ -3,6 +3,7 @@ package oidc
 import (
 	"encoding/json"
 	"errors"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -98,8 +99,14 @@ func (p *Provider) writeAccessError(w http.ResponseWriter, r *http.Request, ar f
 }
 
 func (p *Provider) auditReuse(r *http.Request, ar fosite.AccessRequester) {
+	// The peer address: oidc has no trusted-proxy configuration, so forwarded headers are not
+	// believed here.
+	ip, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		ip = r.RemoteAddr
+	}
 	ev := store.AuditEvent{Time: p.now().UTC(), Event: "oauth.refresh_token_reuse", Result: "family_revoked",
-		IP: r.RemoteAddr, UserAgent: r.UserAgent()}
+		IP: ip, UserAgent: r.UserAgent()}
 	if c := ar.GetClient(); c != nil {
 		ev.ClientID = c.GetID()
 	}

@@ -27,6 +27,10 @@ const loadtestUsage = `usage: keyward loadtest [--config FILE] [--target URL] [-
        remote mode: --client-id ID --client-secret-file FILE --redirect-uri URI (registration: open)
 modes: signin refresh client_credentials userinfo introspect jwks discovery`
 
+// signInLimitForLoad is the per-IP sign-in rate (per minute) below which the load command warns
+// that it will measure the rate limiter: 5,000 sign-ins a second.
+const signInLimitForLoad = 600_000
+
 // loadFlags are the loadtest subcommand's options (see docs/performance.md).
 type loadFlags struct {
 	target, mode, alg           string
@@ -94,7 +98,7 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	if f.clientID != "" {
 		target, err = remoteTarget(ctx, f)
 	} else {
-		target, cleanup, err = localTarget(ctx, path, environ, f)
+		target, cleanup, err = localTarget(ctx, path, environ, f, stderr)
 	}
 	if err != nil {
 		return err
@@ -146,7 +150,7 @@ func runID() string {
 // database (the same configuration as `keyward serve`), then closes it before any load starts.
 // The returned clean-up removes the client, the people's accounts (with their passkeys,
 // sessions and consents) and their tokens.
-func localTarget(ctx context.Context, path string, environ []string, f loadFlags) (loadtest.Target, func(context.Context) error, error) {
+func localTarget(ctx context.Context, path string, environ []string, f loadFlags, stderr io.Writer) (loadtest.Target, func(context.Context) error, error) {
 	cfg, err := loadConfig(path, environ)
 	if err != nil {
 		return loadtest.Target{}, nil, err
@@ -157,6 +161,12 @@ func localTarget(ctx context.Context, path string, environ []string, f loadFlags
 	// Before anything is written: a typo must not register clients in someone else's server.
 	if err := loadtest.CheckTarget(ctx, cfg.Issuer, f.remoteOK); err != nil {
 		return loadtest.Target{}, nil, err
+	}
+	if mode, _ := loadtest.ParseMode(f.mode); mode == loadtest.ModeSignIn && cfg.Recovery.SignInPerMinute < signInLimitForLoad {
+		// Each sign-in takes two tokens (begin, finish) from the per-IP bucket, and every person
+		// of the load comes from this one address.
+		fmt.Fprintf(stderr, "keyward loadtest: warning: recovery.signin_per_minute is %d per client IP: beyond %d sign-ins a minute (after a burst of %d) this load is answered 429; raise it in the server's configuration for a load test\n",
+			cfg.Recovery.SignInPerMinute, cfg.Recovery.SignInPerMinute/2, cfg.Recovery.SignInBurst/2)
 	}
 	cfg, st, err := prepare(ctx, path, environ)
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	jose "github.com/go-jose/go-jose/v4"
@@ -403,5 +402,3 @@ func signOut(o *op) {
 		o.t.Fatalf("sign-out answered %d", resp.StatusCode)
 	}
 }
-
-var _ = time.Second

@@ -198,3 +198,18 @@ func TestOIDCCRefreshToken(t *testing.T) {
 		t.Fatalf("refreshed ID token sub %v, want %s", claims["sub"], idt.Subject)
 	}
 }
+
+// OC-06: a request without the openid scope is plain OAuth (an access token, no ID token); an
+// unknown response_mode gets an error page, not a redirect.
+func TestOC06_MissingOrMalformedParameters(t *testing.T) {
+	o := start(t, firstParty())
+	f := testenv.NewFlow()
+	code, _ := o.authorize(edit(o.rp.AuthURL(f), func(q url.Values) { q.Set("scope", "email") }), f)
+	r := o.redeem(code, f, authOf(o.rp))
+	if r.Status != http.StatusOK || r.str("access_token") == "" || r.str("id_token") != "" {
+		t.Fatalf("plain OAuth request: %d %s", r.Status, r.Raw)
+	}
+	f = testenv.NewFlow()
+	resp, _, body := o.redirectOf(edit(o.rp.AuthURL(f), func(q url.Values) { q.Set("response_mode", "unknown") }))
+	wantErrorPage(t, resp, body)
+}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -325,5 +324,3 @@ func (o *op) discovery() map[string]any {
 	}
 	return r.Body
 }
-
-var _ = time.Second
