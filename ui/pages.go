@@ -220,6 +220,12 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if b.signedIn() {
+		// The OIDC side first: revoke the session's non-offline grants and tell the apps
+		// that signed in through it (back-channel logout).
+		if err := s.op.EndSession(r.Context(), b.row.ID); err != nil {
+			s.fail(w, r, err)
+			return
+		}
 		s.idp.Audit(r.Context(), store.AuditEvent{Event: "session.ended", AccountID: b.row.AccountID, IP: s.ip(r), UserAgent: r.UserAgent(), Result: "ok"})
 	}
 	if err := s.sessions.destroy(r.Context(), w, b); err != nil {

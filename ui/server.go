@@ -138,7 +138,10 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	// authentication instead, so they are exempt; ceremony and form endpoints also check the
 	// session-bound CSRF token.
 	cop := http.NewCrossOriginProtection()
-	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo"} {
+	// An app's POST to the authorization and end-session endpoints is cross-site by design and
+	// does what the GET form does; /oauth2/logout/confirm stays protected.
+	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo",
+		"/oauth2/authorize", "/oauth2/logout"} {
 		cop.AddInsecureBypassPattern("POST " + p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -128,6 +128,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 	op, err := oidc.New(oidc.Config{
 		Issuer: cfg.Issuer, AccessTokenTTL: cfg.Tokens.AccessTokenTTL, RefreshTokenTTL: cfg.Tokens.RefreshTokenTTL,
 		IDTokenTTL: cfg.Tokens.IDTokenTTL, AuthCodeTTL: cfg.Tokens.AuthCodeTTL, KeyRetention: cfg.Tokens.KeyRetention,
+		RefreshTokenMaxLifetime: cfg.Tokens.RefreshTokenMaxLifetime, KeyRotationInterval: cfg.Tokens.KeyRotationInterval,
 		GlobalSecret: derive(cfg.Secret, labelGlobalSecret), ClientSecretKey: derive(cfg.Secret, labelClientSecret),
 	}, st, keys, log, now, srv.RenderError)
 	if err != nil {
@@ -164,7 +165,8 @@ func (a *App) syncClients(ctx context.Context) error {
 		}
 		c := &store.Client{ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
 			GrantTypes: cc.GrantTypes, Scopes: cc.Scopes, Public: cc.Public, FirstParty: cc.FirstParty,
-			IDTokenSignedAlg: cc.IDTokenSignedAlg, Source: "config", CreatedAt: now, UpdatedAt: now}
+			IDTokenSignedAlg: cc.IDTokenSignedAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI,
+			TokenEndpointAuthMethod: cc.TokenEndpointAuthMethod, Source: "config", CreatedAt: now, UpdatedAt: now}
 		if !cc.Public {
 			c.SecretHash = a.Provider.HashSecret(secret)
 		}
@@ -223,6 +225,11 @@ func (a *App) RunBackground(ctx context.Context) {
 		case <-reload.C:
 			if err := a.Provider.Keys().Reload(ctx); err != nil {
 				a.log.WarnContext(ctx, "signing key reload failed", "err", err.Error())
+			}
+			if rotated, err := a.Provider.RotateKeysIfDue(ctx); err != nil {
+				a.log.WarnContext(ctx, "signing key rotation failed", "err", err.Error())
+			} else if rotated {
+				a.log.InfoContext(ctx, "signing keys rotated on schedule")
 			}
 		}
 	}

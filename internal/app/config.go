@@ -3,6 +3,7 @@ package app
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"net/url"
 	"strings"
@@ -35,6 +36,11 @@ type Config struct {
 		IDTokenTTL      time.Duration `yaml:"id_token_ttl"`
 		AuthCodeTTL     time.Duration `yaml:"auth_code_ttl"`
 		KeyRetention    time.Duration `yaml:"key_retention"`
+		// RefreshTokenMaxLifetime ends a refresh token family however often it rotates.
+		RefreshTokenMaxLifetime time.Duration `yaml:"refresh_token_max_lifetime"`
+		// KeyRotationInterval rotates the signing keys automatically; 0 rotates only on
+		// `keyward keys rotate`.
+		KeyRotationInterval time.Duration `yaml:"key_rotation_interval"`
 	} `yaml:"tokens"`
 	CeremonyTimeout time.Duration  `yaml:"ceremony_timeout"`
 	PurgeInterval   time.Duration  `yaml:"purge_interval"`
@@ -68,6 +74,11 @@ type ClientConfig struct {
 	Scopes                 []string `yaml:"scopes"`
 	GrantTypes             []string `yaml:"grant_types"`
 	IDTokenSignedAlg       string   `yaml:"id_token_signed_response_alg"`
+	// BackchannelLogoutURI receives a logout token when a person's session ends.
+	BackchannelLogoutURI string `yaml:"backchannel_logout_uri"`
+	// TokenEndpointAuthMethod: client_secret_basic (default), client_secret_post, or none
+	// (public clients).
+	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
 }
 
 // DefaultConfig is the zero-config setup: http://localhost:8080 on a SQLite file.
@@ -88,6 +99,7 @@ func DefaultConfig() Config {
 	c.Tokens.IDTokenTTL = time.Hour
 	c.Tokens.AuthCodeTTL = 2 * time.Minute
 	c.Tokens.KeyRetention = 7 * 24 * time.Hour
+	c.Tokens.RefreshTokenMaxLifetime = 90 * 24 * time.Hour
 	c.CeremonyTimeout = 5 * time.Minute
 	c.PurgeInterval = 5 * time.Minute
 	c.Mail.TLS = "starttls"
@@ -259,6 +271,30 @@ func (c Config) Validate() error {
 		default:
 			bad(key+".id_token_signed_response_alg", "must be RS256 or ES256")
 		}
+		switch cl.TokenEndpointAuthMethod {
+		case "", "client_secret_basic", "client_secret_post":
+			if cl.Public && cl.TokenEndpointAuthMethod != "" {
+				bad(key+".token_endpoint_auth_method", "a public client authenticates with none")
+			}
+		case "none":
+			if !cl.Public {
+				bad(key+".token_endpoint_auth_method", "none is only for public clients")
+			}
+		default:
+			bad(key+".token_endpoint_auth_method", "must be client_secret_basic, client_secret_post or none")
+		}
+		if cl.BackchannelLogoutURI != "" {
+			if u, err := url.Parse(cl.BackchannelLogoutURI); err != nil || u.Host == "" || u.Fragment != "" ||
+				(u.Scheme != "https" && !(u.Scheme == "http" && (u.Hostname() == "localhost" || net.ParseIP(u.Hostname()).IsLoopback()))) {
+				bad(key+".backchannel_logout_uri", "must be an absolute https URL (http only on loopback), without fragment")
+			}
+		}
+	}
+	if c.Tokens.KeyRotationInterval < 0 {
+		bad("tokens.key_rotation_interval", "must not be negative")
+	}
+	if c.Tokens.RefreshTokenMaxLifetime < c.Tokens.RefreshTokenTTL {
+		bad("tokens.refresh_token_max_lifetime", "must be at least tokens.refresh_token_ttl")
 	}
 	return errors.Join(errs...)
 }
