@@ -64,11 +64,15 @@ func NewKeys(ctx context.Context, st store.Store, kek []byte, now func() time.Ti
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
+	var missing []string
 	for _, alg := range []string{AlgRS256, AlgES256} {
 		if k.activeKey(alg) == nil {
-			if err := k.create(ctx, alg); err != nil {
-				return nil, err
-			}
+			missing = append(missing, alg)
+		}
+	}
+	if len(missing) > 0 {
+		if err := k.createMissing(ctx, missing); err != nil {
+			return nil, err
 		}
 	}
 	return k, k.Reload(ctx)
@@ -81,6 +85,15 @@ func (k *Keys) activeKey(alg string) *signingKey {
 }
 
 func (k *Keys) create(ctx context.Context, alg string) error {
+	sk, err := k.generate(alg)
+	if err != nil {
+		return err
+	}
+	return k.st.CreateSigningKey(ctx, sk)
+}
+
+// generate makes a new sealed key row for alg (not yet stored).
+func (k *Keys) generate(alg string) (*store.SigningKey, error) {
 	var priv crypto.Signer
 	var err error
 	switch alg {
@@ -89,26 +102,61 @@ func (k *Keys) create(ctx context.Context, alg string) error {
 	case AlgES256:
 		priv, err = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	default:
-		return fmt.Errorf("oidc: unsupported signing algorithm %q", alg)
+		return nil, fmt.Errorf("oidc: unsupported signing algorithm %q", alg)
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	der, err := x509.MarshalPKCS8PrivateKey(priv)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	thumb, err := (&jose.JSONWebKey{Key: priv.Public()}).Thumbprint(crypto.SHA256)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	kid := base64.RawURLEncoding.EncodeToString(thumb)
 	nonce := make([]byte, k.kek.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return err
+		return nil, err
 	}
 	sealed := k.kek.Seal(nonce, nonce, der, []byte(kid))
-	return k.st.CreateSigningKey(ctx, &store.SigningKey{ID: kid, Alg: alg, PrivateKey: sealed, CreatedAt: k.now().UTC()})
+	return &store.SigningKey{ID: kid, Alg: alg, PrivateKey: sealed, CreatedAt: k.now().UTC()}, nil
+}
+
+// createMissing stores a key for each alg that has no active one, deciding inside one
+// transaction (SQLite's write lock; a table lock on PostgreSQL) so that replicas starting
+// together on an empty database agree on one key set instead of each publishing its own.
+func (k *Keys) createMissing(ctx context.Context, algs []string) error {
+	fresh := map[string]*store.SigningKey{}
+	for _, alg := range algs {
+		sk, err := k.generate(alg) // slow for RSA: done before taking the lock
+		if err != nil {
+			return err
+		}
+		fresh[alg] = sk
+	}
+	return store.WithTx(ctx, k.st, func(q store.Queries) error {
+		rows, err := q.ListSigningKeys(ctx)
+		if err != nil {
+			return err
+		}
+		now := k.now()
+		for _, alg := range algs {
+			have := false
+			for _, r := range rows {
+				if r.Alg == alg && r.RetiredAt.IsZero() && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(now)) {
+					have = true
+				}
+			}
+			if !have {
+				if err := q.CreateSigningKey(ctx, fresh[alg]); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // Reload reads the keys from the store; other replicas see a rotation after their next Reload.
