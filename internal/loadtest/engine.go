@@ -74,6 +74,9 @@ type Options struct {
 	Now func() time.Time
 }
 
+// Validate reports options a run would refuse, before anything is set up for it.
+func (o Options) Validate() error { return o.defaults() }
+
 func (o *Options) defaults() error {
 	if _, err := ParseMode(string(o.Mode)); err != nil {
 		return err
@@ -137,6 +140,9 @@ func Prepare(ctx context.Context, t Target, o Options) (*Load, error) {
 	}
 	if o.Mode.NeedsPeople() && (len(t.People) == 0 || len(t.People) > MaxPeople) {
 		return nil, fmt.Errorf("loadtest: mode %s needs between 1 and %d people", o.Mode, MaxPeople)
+	}
+	if t.Alg == "" {
+		t.Alg = "RS256"
 	}
 	start := o.Now()
 	base := o.Transport

@@ -31,10 +31,6 @@ type rp struct {
 }
 
 func newRP(ctx context.Context, t Target, hc *http.Client) (*rp, error) {
-	alg := t.Alg
-	if alg == "" {
-		alg = "RS256"
-	}
 	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, hc), t.Issuer)
 	if err != nil {
 		return nil, fmt.Errorf("discovery: %w", err)
@@ -54,7 +50,7 @@ func newRP(ctx context.Context, t Target, hc *http.Client) (*rp, error) {
 		RedirectURL: t.RedirectURI, Scopes: []string{gooidc.ScopeOpenID, "profile", "email"}}
 	r.offline = r.oauth
 	r.offline.Scopes = append(append([]string(nil), r.oauth.Scopes...), gooidc.ScopeOfflineAccess)
-	r.verifier = p.Verifier(&gooidc.Config{ClientID: t.ClientID, SupportedSigningAlgs: []string{alg}})
+	r.verifier = p.Verifier(&gooidc.Config{ClientID: t.ClientID, SupportedSigningAlgs: []string{t.Alg}})
 	r.ep.token, r.ep.userinfo, r.ep.introspect, r.ep.jwks = ep.TokenURL, doc.UserInfo, doc.Introspection, doc.JWKS
 	r.ep.discovery = t.Issuer + "/.well-known/openid-configuration"
 	return r, nil

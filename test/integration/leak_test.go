@@ -356,7 +356,7 @@ var (
 	internals = regexp.MustCompile(`\.go:\d|goroutine \d|panic:|runtime/debug|/root/go/|/usr/local/go/|SELECT |INSERT INTO|DELETE FROM|UPDATE \w+ SET|SQLSTATE|SQLITE_|sqlite3?: |no such table|constraint failed|database is locked|sql: `)
 	// libraries are the names of what Keyward is built from: an answer that names them tells
 	// an attacker which CVEs to try.
-	libraries = regexp.MustCompile(`(?i)fosite|go-webauthn|modernc|pgx|gorilla|securecookie|go-jose|github\.com/`)
+	libraries = regexp.MustCompile(`(?i)fosite|go-webauthn|modernc|pgx|gorilla|securecookie|go-jose`)
 	// randomish is any run of base64url characters long enough to be a token, nonce or id; they
 	// are removed before looking for library names, which they could spell by chance.
 	randomish = regexp.MustCompile(`[A-Za-z0-9_\-]{16,}`)
