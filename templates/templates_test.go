@@ -197,11 +197,11 @@ func TestPages_SharedInvariants(t *testing.T) {
 			}
 
 			if passwordType.MatchString(raw) {
-				t.Error(`found type="password" (Keyward has no password field)`)
+				t.Error("found a password-type input (Keyward has no password field)")
 			}
 			for _, in := range elements(doc, "input") {
 				if v, _ := attr(in, "type"); strings.EqualFold(v, "password") {
-					t.Error(`found <input type="password">`)
+					t.Error("found an <input> of type password")
 				}
 			}
 			if len(elements(doc, "style")) > 0 {
