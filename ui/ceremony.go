@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
@@ -110,6 +111,18 @@ func (s *Server) signupBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) signupFinish(w http.ResponseWriter, r *http.Request) {
+	s.finishAndSignIn(w, r, func(ctx context.Context, m idp.RequestMeta, body io.Reader) (*idp.Authentication, error) {
+		parsed, err := protocol.ParseCredentialCreationResponseBody(body)
+		if err != nil {
+			return nil, parseError(err)
+		}
+		return s.idp.FinishSignup(ctx, m, parsed)
+	})
+}
+
+// finishAndSignIn is the end of the sign-up and sign-in ceremonies: session and CSRF check,
+// the ceremony's own finish, then the session rotation and where the browser goes next.
+func (s *Server) finishAndSignIn(w http.ResponseWriter, r *http.Request, finish func(context.Context, idp.RequestMeta, io.Reader) (*idp.Authentication, error)) {
 	b, err := s.ceremonySession(r)
 	if err != nil {
 		s.fail(w, r, err)
@@ -120,12 +133,7 @@ func (s *Server) signupFinish(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	parsed, err := protocol.ParseCredentialCreationResponseBody(r.Body)
-	if err != nil {
-		s.fail(w, r, parseError(err))
-		return
-	}
-	auth, err := s.idp.FinishSignup(r.Context(), s.meta(r, b), parsed)
+	auth, err := finish(r.Context(), s.meta(r, b), r.Body)
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -160,31 +168,13 @@ func (s *Server) loginBegin(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) loginFinish(w http.ResponseWriter, r *http.Request) {
-	b, err := s.ceremonySession(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	inter, err := interactionParam(r)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	parsed, err := protocol.ParseCredentialRequestResponseBody(r.Body)
-	if err != nil {
-		s.fail(w, r, parseError(err))
-		return
-	}
-	auth, err := s.idp.FinishLogin(r.Context(), s.meta(r, b), parsed)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	if err := s.signIn(w, r, b, auth); err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"redirect_to": nextURL(inter)})
+	s.finishAndSignIn(w, r, func(ctx context.Context, m idp.RequestMeta, body io.Reader) (*idp.Authentication, error) {
+		parsed, err := protocol.ParseCredentialRequestResponseBody(body)
+		if err != nil {
+			return nil, parseError(err)
+		}
+		return s.idp.FinishLogin(ctx, m, parsed)
+	})
 }
 
 // parseError keeps go-webauthn's parser detail out of the response (it goes to the log).
@@ -200,9 +190,15 @@ func parseError(err error) error {
 // signIn rotates the session id (no fixation: the pre-sign-in cookie stops working) and
 // moves the browser's pending interactions to the new session, in one transaction.
 func (s *Server) signIn(w http.ResponseWriter, r *http.Request, old *browserSession, auth *idp.Authentication) error {
+	return s.rotateSession(w, r, old, &store.Session{AccountID: auth.AccountID, AuthTime: auth.AuthTime.UTC(),
+		AMR: auth.AMR, ACR: auth.ACR, CredentialID: auth.CredentialID, IP: s.ip(r), UserAgent: r.UserAgent()})
+}
+
+// rotateSession replaces old's row by row under a new id: it creates the row, moves the pending
+// interactions over and deletes the old row in one transaction, then sets the new cookie. The
+// old cookie stops working (SE-02: a new session id at every authentication).
+func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, old *browserSession, row *store.Session) error {
 	ctx := r.Context()
-	row := &store.Session{AccountID: auth.AccountID, AuthTime: auth.AuthTime.UTC(), AMR: auth.AMR, ACR: auth.ACR,
-		CredentialID: auth.CredentialID, IP: s.ip(r), UserAgent: r.UserAgent()}
 	rawID, err := s.sessions.newRow(row)
 	if err != nil {
 		return err

@@ -95,35 +95,12 @@ func (s *Server) stepUpFinish(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "auth_time": auth.AuthTime.Unix(), "redirect_to": "/account/security"})
 }
 
-// stepUpRotate replaces the session row with a new id carrying the step-up's authentication,
-// moves the pending interactions over and deletes the old row, in one transaction; then sets
-// the new cookie. The old cookie stops working (SE-02: new token on re-authentication).
+// stepUpRotate gives the session the step-up's authentication under a new id (see
+// rotateSession); the session's other values are kept.
 func (s *Server) stepUpRotate(w http.ResponseWriter, r *http.Request, old *browserSession, auth *idp.Authentication) error {
-	ctx := r.Context()
 	if auth.AccountID != old.row.AccountID {
 		return errors.New("ui: step-up for another account than the session's")
 	}
-	row := &store.Session{AccountID: old.row.AccountID, AuthTime: auth.AuthTime.UTC(), AMR: auth.AMR, ACR: auth.ACR,
-		CredentialID: auth.CredentialID, IP: s.ip(r), UserAgent: r.UserAgent(), Data: old.row.Data}
-	rawID, err := s.sessions.newRow(row)
-	if err != nil {
-		return err
-	}
-	err = store.WithTx(ctx, s.st, func(q store.Queries) error {
-		if err := q.CreateSession(ctx, row); err != nil {
-			return err
-		}
-		if err := q.RebindInteractions(ctx, old.row.ID, row.ID); err != nil {
-			return err
-		}
-		if err := q.DeleteSession(ctx, old.row.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-			return err
-		}
-		return nil
-	})
-	if err != nil {
-		return err
-	}
-	_, err = s.sessions.setCookie(w, r, rawID, row)
-	return err
+	return s.rotateSession(w, r, old, &store.Session{AccountID: old.row.AccountID, AuthTime: auth.AuthTime.UTC(),
+		AMR: auth.AMR, ACR: auth.ACR, CredentialID: auth.CredentialID, IP: s.ip(r), UserAgent: r.UserAgent(), Data: old.row.Data})
 }
