@@ -72,12 +72,25 @@ type issWriter struct {
 func (w *issWriter) WriteHeader(code int) {
 	if loc := w.Header().Get("Location"); loc != "" {
 		if u, err := url.Parse(loc); err == nil {
-			q := u.Query()
-			q.Set("iss", w.iss)
-			if q.Get("state") == noState {
-				q.Del("state")
+			// iss goes where the response parameters are (RFC 9207 §2): the query, or the
+			// fragment when fosite answered there (a refused response_mode=fragment).
+			if f, ferr := url.ParseQuery(u.Fragment); u.Fragment != "" && ferr == nil && f.Has("error") {
+				f.Set("iss", w.iss)
+				if f.Get("state") == noState {
+					f.Del("state")
+				}
+				u.Fragment, u.RawFragment = "", ""
+				w.Header().Set("Location", u.String()+"#"+f.Encode())
+				w.ResponseWriter.WriteHeader(code)
+				return
+			} else {
+				q := u.Query()
+				q.Set("iss", w.iss)
+				if q.Get("state") == noState {
+					q.Del("state")
+				}
+				u.RawQuery = q.Encode()
 			}
-			u.RawQuery = q.Encode()
 			w.Header().Set("Location", u.String())
 		}
 	}
