@@ -86,44 +86,22 @@ func (s *Service) FinishLogin(ctx context.Context, m RequestMeta, resp *protocol
 		return nil, ErrInvalidRequest
 	}
 	now := s.now().UTC()
-	audit := &txAudit{s: s}
-	var (
-		out  *Authentication
-		fail *Error
-	)
-	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
-		audit.reset()
-		out, fail = nil, nil
-		var att loginAttempt
-		a, f, err := s.finishLogin(ctx, q, audit, m, resp, now, &att)
-		if err != nil {
-			return err
+	var att loginAttempt
+	return finishCeremony(ctx, s, "login", func(q store.Queries, audit *txAudit) (*Authentication, *Error, error) {
+		att = loginAttempt{}
+		return s.finishLogin(ctx, q, audit, m, resp, now, &att)
+	}, func(f *Error) store.AuditEvent {
+		e := metaEvent(EventLoginFailed, m)
+		e.Result = f.Code
+		e.AccountID = att.accountID
+		e.CredentialID = credentialRef(resp.RawID)
+		if att.mode != "" {
+			// The route of the attempt, for the funnel metrics (bounded values only).
+			e.Detail = detail(map[string]any{"mode": att.mode, "mediation": att.mediation,
+				"attachment": string(resp.AuthenticatorAttachment)})
 		}
-		if f != nil {
-			fail = f
-			e := metaEvent(EventLoginFailed, m)
-			e.Result = f.Code
-			e.AccountID = att.accountID
-			e.CredentialID = credentialRef(resp.RawID)
-			if att.mode != "" {
-				// The route of the attempt, for the funnel metrics (bounded values only).
-				e.Detail = detail(map[string]any{"mode": att.mode, "mediation": att.mediation,
-					"attachment": string(resp.AuthenticatorAttachment)})
-			}
-			return audit.append(ctx, q, e)
-		}
-		out = a
-		return nil
+		return e
 	})
-	if err != nil {
-		return nil, txError("finish login", err)
-	}
-	audit.flush(ctx)
-	if fail != nil {
-		s.logRefusal(ctx, "login refused", fail)
-		return nil, fail
-	}
-	return out, nil
 }
 
 // finishLogin is the body of the transaction; see finishSignup for the result convention.

@@ -129,35 +129,16 @@ func (s *Service) FinishSignup(ctx context.Context, m RequestMeta, resp *protoco
 		return nil, ErrInvalidRequest
 	}
 	now := s.now().UTC()
-	audit := &txAudit{s: s}
-	var (
-		out  *Authentication
-		fail *Error
-	)
-	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
-		audit.reset()
-		out, fail = nil, nil
-		a, f, err := s.finishSignup(ctx, q, audit, m, resp, now)
-		if err != nil {
-			return err
-		}
-		if f != nil {
-			fail = f
-			e := metaEvent(EventSignupFailed, m)
-			e.Result = f.Code
-			e.CredentialID = credentialRef(resp.RawID)
-			return audit.append(ctx, q, e)
-		}
-		out = a
-		return nil
+	out, err := finishCeremony(ctx, s, "signup", func(q store.Queries, audit *txAudit) (*Authentication, *Error, error) {
+		return s.finishSignup(ctx, q, audit, m, resp, now)
+	}, func(f *Error) store.AuditEvent {
+		e := metaEvent(EventSignupFailed, m)
+		e.Result = f.Code
+		e.CredentialID = credentialRef(resp.RawID)
+		return e
 	})
 	if err != nil {
-		return nil, txError("finish signup", err)
-	}
-	audit.flush(ctx)
-	if fail != nil {
-		s.logRefusal(ctx, "signup refused", fail)
-		return nil, fail
+		return nil, err
 	}
 	s.afterSignup(ctx, m, out.AccountID)
 	return out, nil

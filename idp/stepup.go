@@ -71,37 +71,14 @@ func (s *Service) FinishStepUp(ctx context.Context, m RequestMeta, accountID str
 		return nil, ErrInvalidRequest
 	}
 	now := s.now().UTC()
-	audit := &txAudit{s: s}
-	var (
-		out  *Authentication
-		fail *Error
-	)
-	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
-		audit.reset()
-		out, fail = nil, nil
-		a, f, err := s.finishStepUp(ctx, q, audit, m, accountID, resp, now)
-		if err != nil {
-			return err
-		}
-		if f != nil {
-			fail = f
-			e := metaEvent(EventStepUpFailed, m)
-			e.AccountID, e.ActorID, e.Result = accountID, accountID, f.Code
-			e.CredentialID = credentialRef(resp.RawID)
-			return audit.append(ctx, q, e)
-		}
-		out = a
-		return nil
+	return finishCeremony(ctx, s, "step-up", func(q store.Queries, audit *txAudit) (*Authentication, *Error, error) {
+		return s.finishStepUp(ctx, q, audit, m, accountID, resp, now)
+	}, func(f *Error) store.AuditEvent {
+		e := metaEvent(EventStepUpFailed, m)
+		e.AccountID, e.ActorID, e.Result = accountID, accountID, f.Code
+		e.CredentialID = credentialRef(resp.RawID)
+		return e
 	})
-	if err != nil {
-		return nil, txError("finish step-up", err)
-	}
-	audit.flush(ctx)
-	if fail != nil {
-		s.logRefusal(ctx, "step-up refused", fail)
-		return nil, fail
-	}
-	return out, nil
 }
 
 func (s *Service) finishStepUp(ctx context.Context, q store.Queries, audit *txAudit, m RequestMeta, accountID string, resp *protocol.ParsedCredentialAssertionData, now time.Time) (*Authentication, *Error, error) {
