@@ -34,6 +34,9 @@ const (
 	// codes at most 24 hours.
 	DefaultEmailVerificationTTL = 24 * time.Hour
 	DefaultRPDisplayName        = "Keyward"
+	// DefaultChangeCoolingOff delays the account changes an attacker with a stolen session would
+	// want (email change, account deletion, removing the last passkey), so the owner can cancel.
+	DefaultChangeCoolingOff = 24 * time.Hour
 	// MinEnumerationKeyLen is the shortest accepted EnumerationKey (256 bits).
 	MinEnumerationKeyLen = 32
 )
@@ -72,6 +75,9 @@ type Config struct {
 	// Mailer delivers messages (email verification); nil logs them instead (LogMailer), which
 	// is for development until a real mailer is configured.
 	Mailer Mailer
+	// ChangeCoolingOff is how long a pending email change, account deletion or removal of the
+	// last passkey waits before it takes effect; default 24h, at least 1h.
+	ChangeCoolingOff time.Duration
 }
 
 // withDefaults fills the zero optional fields.
@@ -90,6 +96,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.EmailVerificationTTL == 0 {
 		c.EmailVerificationTTL = DefaultEmailVerificationTTL
+	}
+	if c.ChangeCoolingOff == 0 {
+		c.ChangeCoolingOff = DefaultChangeCoolingOff
 	}
 	if c.PublicURL == "" && len(c.RPOrigins) > 0 {
 		c.PublicURL = strings.TrimSuffix(c.RPOrigins[0], "/")
@@ -145,6 +154,9 @@ func (c Config) Validate() error {
 	}
 	if c.EmailVerificationTTL < 5*time.Minute || c.EmailVerificationTTL > DefaultEmailVerificationTTL {
 		bad("EmailVerificationTTL %s is outside 5m..24h", c.EmailVerificationTTL)
+	}
+	if c.ChangeCoolingOff < time.Hour {
+		bad("ChangeCoolingOff %s is shorter than 1h", c.ChangeCoolingOff)
 	}
 	if publicURL != "" {
 		if _, err := checkOrigin(publicURL); err != nil {

@@ -17,8 +17,14 @@
 //   - the checks every new passkey passes, at sign-up and when adding one, including the
 //     optional AAGUID allowlist (register.go);
 //   - the passkey lifecycle of a signed-in account: add another passkey with
-//     excludeCredentials, rename, revoke (never the last one; the sessions it opened end with
-//     it) (manage.go);
+//     excludeCredentials, rename, revoke; the sessions it opened and the tokens issued in them
+//     end with it; the last one only with recovery codes left, after the cooling-off
+//     (manage.go, passkey_removal.go);
+//   - step-up (stepup.go), saved recovery codes (recovery_codes.go), account recovery
+//     (recovery.go) and the pending actions with cooling-off, cancel links and the scheduler
+//     (pending.go);
+//   - account changes as pending actions: email change with confirmation of the new address,
+//     account deletion (account_changes.go);
 //   - an account's signed-in sessions as pages show them, and ending them (sessions.go);
 //   - email verification by a one-time link, and the Mailer port messages leave through
 //     (verify.go);

@@ -115,6 +115,9 @@ func (s *Service) finishLogin(ctx context.Context, q store.Queries, audit *txAud
 	if !sameChallenge(c.Session, resp.Response.CollectedClientData) {
 		return nil, ErrCeremonyExpired.Wrap(errors.New("response to another (superseded) challenge")), nil
 	}
+	if err := strictClientData(resp.Raw.AssertionResponse.ClientDataJSON); err != nil { // WA-13
+		return nil, ErrVerificationFailed.Wrap(err), nil
+	}
 
 	var (
 		acct   *store.Account

@@ -47,8 +47,9 @@ const (
 var (
 	ErrPasskeyNotFound = &Error{Code: CodePasskeyNotFound, Status: 404, Message: "There is no such passkey on your account."}
 	// ErrLastAuthenticator: revoking it would leave the account with no way back in (SA-03).
-	// Recovery methods, when they exist, will count as another way in.
-	ErrLastAuthenticator = &Error{Code: CodeLastAuthenticator, Status: 409, Message: "This is your only passkey. Add another passkey before removing this one, or you could not sign in again."}
+	// Unused recovery codes count as another way in (with the email link they recover the
+	// account); the removal of the last passkey then waits for the cooling-off.
+	ErrLastAuthenticator = &Error{Code: CodeLastAuthenticator, Status: 409, Message: "This is your only passkey. Add another passkey or create recovery codes before removing this one, or you could not sign in again."}
 	ErrTooManyPasskeys   = &Error{Code: CodeTooManyPasskeys, Status: 409, Message: "Your account has as many passkeys as it can hold. Remove one you no longer use first."}
 	errBadPasskeyName    = ErrInvalidRequest.WithMessage("Enter a name of 1 to 64 characters.")
 )
@@ -137,6 +138,11 @@ func (s *Service) FinishAddPasskey(ctx context.Context, m RequestMeta, accountID
 	if fail != nil {
 		s.logRefusal(ctx, "add passkey refused", fail)
 		return nil, fail
+	}
+	if acct, err := s.st.GetAccount(ctx, accountID); err == nil {
+		s.notify(ctx, acct, "passkey_added", "A passkey was added to your "+s.cfg.RPDisplayName+" account",
+			"A new passkey, \""+out.Credential.Name+"\", was added to your account.\n\n"+
+				"If this was not you, sign in with another passkey now, remove the one you do not recognise and sign out your other devices.", "")
 	}
 	return out, nil
 }
@@ -230,39 +236,53 @@ type Revocation struct {
 	// SessionsEnded counts the account's sessions that had signed in with the revoked passkey
 	// and were ended with it (SA-03: whoever holds a lost passkey loses what it opened).
 	SessionsEnded int
+	// EndedSessions are those sessions' OP session families (store.Session.Family), for the
+	// OIDC side (back-channel logout): oidc.Provider.EndSession accepts a family once the row
+	// is gone.
+	EndedSessions []string
+	// TokensRevoked counts the access and refresh tokens issued in those sessions (SA-04).
+	TokensRevoked int
 	// CurrentSessionEnded is true when the caller's own session was one of them.
 	CurrentSessionEnded bool
 	// Remaining are the account's passkey ids after the revocation, for the browser's passkey
 	// manager (signalAllAcceptedCredentials).
 	Remaining [][]byte
+	// PendingActionID is set instead when the passkey is the account's last one: with recovery
+	// codes as the other way in, its removal waits for the cooling-off (SA-02, SA-03).
+	PendingActionID string
+	DueAt           time.Time
 }
 
-// RevokePasskey deletes one of the account's passkeys, unless it is the last one
-// (last_authenticator, SA-03), and ends the sessions that signed in with it, in one
-// transaction with the audit events. A refusal for the last passkey is audited too.
+// RevokePasskey deletes one of the account's passkeys, ends the sessions that signed in with
+// it and revokes the tokens issued in them, in one transaction with the audit events. The last
+// passkey is refused (last_authenticator, SA-03) unless the account has unused recovery codes,
+// the other way in; then its removal becomes a pending action. A refusal is audited too.
 func (s *Service) RevokePasskey(ctx context.Context, m RequestMeta, accountID string, credentialID []byte) (*Revocation, error) {
+	now := s.now().UTC()
 	audit := &txAudit{s: s}
-	var out *Revocation
-	var refused *Error
+	var (
+		out     *Revocation
+		refused *Error
+		target  *store.Credential
+		cancel  string
+	)
 	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
 		audit.reset()
-		out, refused = nil, nil
+		out, refused, cancel = nil, nil, ""
 		// ListCredentials inside the transaction locks the rows (PostgreSQL FOR UPDATE, SQLite
 		// the single writer): two concurrent revocations of an account's last two passkeys run
-		// one after the other, and the second sees one left and is refused.
+		// one after the other, and the second sees one left.
 		creds, err := q.ListCredentials(ctx, accountID)
 		if err != nil {
 			return err
 		}
-		target := findCredential(creds, credentialID)
-		if target == nil {
+		if target = findCredential(creds, credentialID); target == nil {
 			return ErrPasskeyNotFound
 		}
 		if len(creds) == 1 {
-			refused = ErrLastAuthenticator
-			e := metaEvent(EventPasskeyRevoked, m)
-			e.AccountID, e.ActorID, e.CredentialID, e.Result = accountID, accountID, credentialRef(target.ID), CodeLastAuthenticator
-			return audit.append(ctx, q, e)
+			r, token, f, err := s.scheduleLastPasskeyRemoval(ctx, q, audit, m, accountID, target, now)
+			out, cancel, refused = r, token, f
+			return err
 		}
 		if err := q.DeleteCredential(ctx, accountID, target.ID); err != nil {
 			return err
@@ -278,18 +298,17 @@ func (s *Service) RevokePasskey(ctx context.Context, m RequestMeta, accountID st
 			return err
 		}
 		for _, se := range sessions {
-			if !bytes.Equal(se.CredentialID, target.ID) {
-				continue
+			if se.ID == m.SessionID && bytes.Equal(se.CredentialID, target.ID) {
+				r.CurrentSessionEnded = true
 			}
-			if err := q.DeleteSession(ctx, se.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-				return err
-			}
-			r.SessionsEnded++
-			r.CurrentSessionEnded = r.CurrentSessionEnded || se.ID == m.SessionID
 		}
+		if r.EndedSessions, r.TokensRevoked, err = EndCredentialSessions(ctx, q, accountID, target.ID); err != nil {
+			return err
+		}
+		r.SessionsEnded = len(r.EndedSessions)
 		e := metaEvent(EventPasskeyRevoked, m)
 		e.AccountID, e.ActorID, e.CredentialID = accountID, accountID, credentialRef(target.ID)
-		e.Detail = detail(map[string]any{"name": target.Name, "sessions_ended": r.SessionsEnded})
+		e.Detail = detail(map[string]any{"name": target.Name, "sessions_ended": r.SessionsEnded, "tokens_revoked": r.TokensRevoked})
 		if err := audit.append(ctx, q, e); err != nil {
 			return err
 		}
@@ -303,6 +322,7 @@ func (s *Service) RevokePasskey(ctx context.Context, m RequestMeta, accountID st
 	if refused != nil {
 		return nil, refused
 	}
+	s.notifyPasskeyRemoval(ctx, accountID, target, out, cancel)
 	return out, nil
 }
 

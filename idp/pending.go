@@ -17,7 +17,8 @@ import (
 // claims due rows with a conditional UPDATE, so several replicas execute each action once.
 // Every step is audited: pending.created, pending.cancelled, pending.executed (or .failed).
 
-// Pending action kinds. New kinds (email change, account deletion) add a case to execute.
+// Pending action kinds. Each has a case in execute; the kinds of account changes are in
+// account_changes.go and passkey_removal.go.
 const (
 	PendingActivateRecoveryPasskey = "activate_recovery_passkey"
 )
@@ -159,6 +160,12 @@ func PendingKindText(kind string) string {
 	switch kind {
 	case PendingActivateRecoveryPasskey:
 		return "a new passkey added through account recovery"
+	case PendingChangeEmail:
+		return "a change of your email address"
+	case PendingDeleteAccount:
+		return "the deletion of your account"
+	case PendingRemovePasskey:
+		return "the removal of your last passkey"
 	}
 	return kind
 }
@@ -175,6 +182,7 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 		type done struct {
 			pa   store.PendingAction
 			fail string
+			acct *store.Account // as it was before the action: a deleted account's address
 		}
 		var batch []done
 		err := store.WithTx(ctx, s.st, func(q store.Queries) error {
@@ -185,7 +193,11 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 				return err
 			}
 			for _, pa := range claimed {
-				fail, err := s.execute(ctx, q, pa, now)
+				before, err := q.GetAccount(ctx, pa.AccountID)
+				if err != nil && !errors.Is(err, store.ErrNotFound) {
+					return err
+				}
+				fail, err := s.execute(ctx, q, audit, pa, now)
 				if err != nil {
 					return err
 				}
@@ -200,7 +212,7 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 				if err := audit.append(ctx, q, e); err != nil {
 					return err
 				}
-				batch = append(batch, done{pa, fail})
+				batch = append(batch, done{pa, fail, before})
 			}
 			return nil
 		})
@@ -211,11 +223,7 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 		for _, d := range batch {
 			if d.fail == "" {
 				total++
-				if acct, err := s.st.GetAccount(ctx, d.pa.AccountID); err == nil {
-					s.notify(ctx, acct, "pending_executed", "A change to your "+s.cfg.RPDisplayName+" account took effect",
-						"The pending change \""+PendingKindText(d.pa.Kind)+"\" took effect after its waiting period.\n\n"+
-							"If this was not you, contact your administrator now.", "")
-				}
+				s.notifyExecuted(ctx, d.pa, d.acct)
 			}
 		}
 		if len(batch) < pendingBatch {
@@ -226,8 +234,14 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 
 // execute performs one claimed action inside the scheduler's transaction. A non-empty fail is
 // a permanent refusal (the action is marked failed); an error rolls the batch back.
-func (s *Service) execute(ctx context.Context, q store.Queries, pa store.PendingAction, now time.Time) (string, error) {
+func (s *Service) execute(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction, now time.Time) (string, error) {
 	switch pa.Kind {
+	case PendingChangeEmail:
+		return executeEmailChange(ctx, q, audit, pa, now)
+	case PendingDeleteAccount:
+		return executeAccountDeletion(ctx, q, audit, pa)
+	case PendingRemovePasskey:
+		return s.executeRemovePasskey(ctx, q, audit, pa)
 	case PendingActivateRecoveryPasskey:
 		var p recoveryPasskeyPayload
 		if err := json.Unmarshal(pa.Payload, &p); err != nil || p.V != 1 || p.Credential.AccountID != pa.AccountID {
@@ -252,4 +266,31 @@ func (s *Service) execute(ctx context.Context, q store.Queries, pa store.Pending
 		return "", nil
 	}
 	return "unknown_kind", nil
+}
+
+// notifyExecuted tells the account a pending action took effect; before is the account as it
+// was, so a deleted account and the old address of an email change hear of it too.
+func (s *Service) notifyExecuted(ctx context.Context, pa store.PendingAction, before *store.Account) {
+	if before == nil {
+		return
+	}
+	name := s.cfg.RPDisplayName
+	switch pa.Kind {
+	case PendingChangeEmail:
+		var p emailChangePayload
+		if json.Unmarshal(pa.Payload, &p) != nil {
+			return
+		}
+		text := "The email address of your " + name + " account changed from " + p.OldEmail + " to " + p.NewEmail +
+			" after its waiting period.\n\nIf this was not you, contact your administrator now."
+		s.notifyAddress(ctx, p.OldEmail, pa.AccountID, "email_changed", "Your "+name+" email address changed", text, "")
+		s.notifyAddress(ctx, p.NewEmail, pa.AccountID, "email_changed", "Your "+name+" email address changed", text, "")
+	case PendingDeleteAccount:
+		s.notifyAddress(ctx, before.Email, pa.AccountID, "account_deleted", "Your "+name+" account was deleted",
+			"Your "+name+" account was deleted after its waiting period, with its passkeys, sessions and app access.", "")
+	default:
+		s.notifyAddress(ctx, before.Email, pa.AccountID, "pending_executed", "A change to your "+name+" account took effect",
+			"The pending change \""+PendingKindText(pa.Kind)+"\" took effect after its waiting period.\n\n"+
+				"If this was not you, contact your administrator now.", "")
+	}
 }

@@ -317,6 +317,9 @@ type RecoveryResult struct {
 	Active          bool
 	PendingActionID string
 	DueAt           time.Time
+	// Codes are the account's new recovery codes when a code was used (the old set is dead); the
+	// only time they exist in plain text.
+	Codes []string
 }
 
 // FinishRecovery verifies the new passkey and, in one transaction: consumes the ceremony and
@@ -365,9 +368,16 @@ func (r *Recovery) FinishRecovery(ctx context.Context, m RequestMeta, resp *prot
 		return nil, fail
 	}
 	if out.Active {
+		codes, err := r.s.replaceRecoveryCodes(ctx, m, acct.ID, "recovery_completed")
+		if err != nil {
+			// The old codes are gone already; the person creates new ones from the Security page.
+			r.s.log.ErrorContext(ctx, "new recovery codes after recovery", slog.String("account_id", acct.ID), slog.Any("error", err))
+		}
+		out.Codes = codes
 		r.s.notify(ctx, acct, "recovery_completed", "A passkey was added to your "+r.s.cfg.RPDisplayName+" account",
 			"A new passkey was added to your account through account recovery, with this email link and one of your saved recovery codes. "+
-				"That code no longer works.\n\nIf this was not you, your recovery codes and your mailbox are in someone else's hands: "+
+				"All your old recovery codes stopped working and new ones were shown to whoever completed the recovery.\n\n"+
+				"If this was not you, your recovery codes and your mailbox are in someone else's hands: "+
 				"contact your administrator now.", "")
 	} else {
 		link := r.s.cfg.PublicURL + RecoveryCancelPath + "?" + url.Values{"token": {cancelToken}}.Encode()
@@ -426,6 +436,11 @@ func (r *Recovery) finishRecovery(ctx context.Context, q store.Queries, audit *t
 		} else if err != nil {
 			return nil, nil, "", nil, err
 		}
+		// A used code is replaced, and with it the whole set (NIST 63B-4 §4.2.1.1, SA-05e): the
+		// old codes die here, in the recovery's transaction; FinishRecovery issues new ones.
+		if err := q.ReplaceRecoveryCodes(ctx, acct.ID, nil); err != nil {
+			return nil, nil, "", nil, err
+		}
 		e := metaEvent(EventRecoveryCodeUsed, m)
 		e.AccountID = acct.ID
 		if err := audit.append(ctx, q, e); err != nil {
@@ -461,8 +476,14 @@ func (r *Recovery) finishRecovery(ctx context.Context, q store.Queries, audit *t
 // notify mails the account's address about a security event. Delivery failures are logged:
 // the event already happened, and its audit row is the record.
 func (s *Service) notify(ctx context.Context, acct *store.Account, kind, subject, text, link string) {
-	mail := Mail{Kind: kind, To: acct.Email, Subject: subject, Text: text, Link: link}
+	s.notifyAddress(ctx, acct.Email, acct.ID, kind, subject, text, link)
+}
+
+// notifyAddress is notify to an address that may not be the account's current one (the old
+// address after an email change, the address of a deleted account).
+func (s *Service) notifyAddress(ctx context.Context, to, accountID, kind, subject, text, link string) {
+	mail := Mail{Kind: kind, To: to, Subject: subject, Text: text, Link: link}
 	if err := s.mailer.Send(ctx, mail); err != nil {
-		s.log.ErrorContext(ctx, "mail delivery failed", slog.String("mail_kind", kind), slog.String("account_id", acct.ID), slog.Any("error", err))
+		s.log.ErrorContext(ctx, "mail delivery failed", slog.String("mail_kind", kind), slog.String("account_id", accountID), slog.Any("error", err))
 	}
 }

@@ -177,9 +177,9 @@ func TestSE04_EndSessions(t *testing.T) {
 		t.Fatalf("session.ended = %+v", evs)
 	}
 
-	n, err := e.svc.EndOtherSessions(e.ctx, meta("mine"), alice.ID)
-	if err != nil || n != 2 { // the tablet and the expired row
-		t.Fatalf("EndOtherSessions = %d, %v", n, err)
+	ended, err := e.svc.EndOtherSessions(e.ctx, meta("mine"), alice.ID)
+	if err != nil || len(ended) != 2 { // the tablet and the expired row
+		t.Fatalf("EndOtherSessions = %v, %v", ended, err)
 	}
 	if ids := e.sessionIDs(alice); len(ids) != 1 || !ids["mine"] {
 		t.Fatalf("sessions left = %v", ids)

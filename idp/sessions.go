@@ -1,10 +1,12 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"slices"
 
 	"github.com/keyward/keyward/store"
 )
@@ -99,30 +101,57 @@ func (s *Service) EndSession(ctx context.Context, m RequestMeta, accountID, ref 
 	return nil
 }
 
-// EndOtherSessions signs the account out everywhere but the caller's session and returns how
-// many sessions ended.
-func (s *Service) EndOtherSessions(ctx context.Context, m RequestMeta, accountID string) (int, error) {
+// EndOtherSessions signs the account out everywhere but the caller's session, revokes the
+// tokens issued in those sessions, and returns the OP session families of the ended sessions
+// (store.Session.Family, or the id), for back-channel logout.
+func (s *Service) EndOtherSessions(ctx context.Context, m RequestMeta, accountID string) ([]string, error) {
 	if err := requireSession(m); err != nil {
-		return 0, err
+		return nil, err
 	}
 	audit := &txAudit{s: s}
-	var n int
+	var ended []string
 	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
 		audit.reset()
-		var err error
-		if n, err = q.DeleteAccountSessions(ctx, accountID, m.SessionID); err != nil {
+		// Signing out everywhere is a response to a suspected intruder: the tokens apps got in
+		// those sessions go too (SA-04), offline ones included.
+		rows, err := q.ListSessions(ctx, accountID)
+		if err != nil {
+			return err
+		}
+		tokens := 0
+		ended = ended[:0]
+		for _, se := range rows {
+			if se.ID == m.SessionID {
+				continue
+			}
+			for _, id := range slices.Compact([]string{se.ID, cmp.Or(se.Family, se.ID)}) {
+				k, err := q.RevokeOAuthTokensBySession(ctx, id)
+				if err != nil {
+					return err
+				}
+				tokens += k
+			}
+			ended = append(ended, cmp.Or(se.Family, se.ID))
+		}
+		n, err := q.DeleteAccountSessions(ctx, accountID, m.SessionID)
+		if err != nil {
 			return err
 		}
 		e := metaEvent(EventSessionEnded, m)
 		e.AccountID, e.ActorID = accountID, accountID
-		e.Detail = detail(map[string]any{"reason": "other_sessions_ended", "count": n})
+		e.Detail = detail(map[string]any{"reason": "other_sessions_ended", "count": n, "tokens_revoked": tokens})
 		return audit.append(ctx, q, e)
 	})
 	if err != nil {
-		return 0, txError("end other sessions", err)
+		return nil, txError("end other sessions", err)
 	}
 	audit.flush(ctx)
-	return n, nil
+	if acct, err := s.st.GetAccount(ctx, accountID); err == nil {
+		s.notify(ctx, acct, "sessions_ended", "You were signed out everywhere on "+s.cfg.RPDisplayName,
+			"All other devices signed in to your account were just signed out.\n\n"+
+				"If this was not you, someone else is signed in to your account: sign in with your passkey, remove any passkey you do not recognise and create new recovery codes.", "")
+	}
+	return ended, nil
 }
 
 // RPID is the WebAuthn relying party id, which pages pass to the browser's Signal API.

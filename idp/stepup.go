@@ -89,6 +89,9 @@ func (s *Service) finishStepUp(ctx context.Context, q store.Queries, audit *txAu
 	if c.AccountID != accountID {
 		return nil, ErrCeremonyExpired.Wrap(errors.New("step-up begun for another account")), nil
 	}
+	if err := strictClientData(resp.Raw.AssertionResponse.ClientDataJSON); err != nil { // WA-13
+		return nil, ErrVerificationFailed.Wrap(err), nil
+	}
 	if !sameChallenge(c.Session, resp.Response.CollectedClientData) {
 		return nil, ErrCeremonyExpired.Wrap(errors.New("response to another (superseded) challenge")), nil
 	}

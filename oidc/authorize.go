@@ -23,6 +23,10 @@ type Principal struct {
 	AuthTime  time.Time
 	AMR       []string
 	ACR       string
+
+	// SessionFamily names the OP session across id rotations (store.Session.Family); the
+	// sid claim and logout follow it. Empty: the session id.
+	SessionFamily string
 }
 
 // Authorize serves the authorization endpoint (GET and POST).
@@ -30,6 +34,26 @@ func (p *Provider) Authorize(w http.ResponseWriter, r *http.Request, who Princip
 	ctx := r.Context()
 	if err := parseForm(r); err != nil {
 		p.renderErr(w, r, http.StatusBadRequest, "invalid_request", "The sign-in request could not be read.")
+		return
+	}
+	if isPushedRequestURI(r.Form) {
+		// From here on the request is the pushed one, checked again in full.
+		form, ok := p.takePushed(w, r)
+		if !ok {
+			return
+		}
+		r = cleanRequest(r, form)
+		if err := r.ParseForm(); err != nil {
+			p.internalError(w, r, err)
+			return
+		}
+	} else if required, err := p.parRequired(r, r.Form.Get("client_id")); err != nil {
+		p.internalError(w, r, err)
+		return
+	} else if required {
+		// The front-channel parameters of such a client are not trusted, redirect_uri
+		// included: an error page, never a redirect.
+		p.renderErr(w, r, http.StatusBadRequest, "invalid_request", "The application must start sign-in with a pushed authorization request (PAR).")
 		return
 	}
 	if perr := checkParams(r.Form); perr != nil {
@@ -248,7 +272,7 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 	sess := p.newUserSession(acc, who, client, scopes, claimsReq, requestedAt)
 	// Record that this browser session holds a grant for the client before the code leaves:
 	// logout must reach every client that could have tokens (Back-Channel Logout §2.3).
-	if err := p.trackGrant(ctx, who.SessionID, sess.SID, acc.ID, client.GetID(), ar.GetID(), slices.Contains(scopes, "offline_access")); err != nil {
+	if err := p.trackGrant(ctx, familyOf(who.SessionFamily, who.SessionID), sess.SID, acc.ID, client.GetID(), ar.GetID(), slices.Contains(scopes, "offline_access")); err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}

@@ -35,7 +35,7 @@ func userClaims(acc *store.Account, scopes []string, extra []string) map[string]
 func (p *Provider) newUserSession(acc *store.Account, who Principal, c *Client, scopes []string, cr claimsRequest, requestedAt time.Time) *Session {
 	sess := newSession()
 	sess.Subject = acc.ID
-	sess.SID = sid(who.SessionID)
+	sess.SID = sid(familyOf(who.SessionFamily, who.SessionID))
 	sess.BrowserSession = who.SessionID
 	sess.GrantedAt = p.now().UTC()
 	sess.UserinfoClaims = allowedClaims(cr.Userinfo, c)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 
 	jose "github.com/go-jose/go-jose/v3"
@@ -23,6 +24,15 @@ type Client struct {
 	// AuthMethod is the registered token_endpoint_auth_method; empty accepts both
 	// client_secret_basic and client_secret_post.
 	AuthMethod string
+	// JWKS (inline JSON) or JWKSURI hold a private_key_jwt client's keys; AuthSigningAlg,
+	// when set, is the one algorithm its assertions may use.
+	JWKS           string
+	JWKSURI        string
+	AuthSigningAlg string
+	// RequirePAR accepts the client's authorization requests only by pushed request_uri.
+	RequirePAR bool
+	// tokens: per-client token lifetimes and access token format (client_tokens.go).
+	tokens clientTokens
 }
 
 func toFositeClient(c *store.Client) *Client {
@@ -56,12 +66,14 @@ func toFositeClient(c *store.Client) *Client {
 		},
 		Name: c.Name, FirstParty: c.FirstParty, IDTokenSignedAlg: alg,
 		PostLogoutURIs: c.PostLogoutRedirectURIs, BackchannelURI: c.BackchannelLogoutURI, AuthMethod: auth,
+		JWKS: c.JWKS, JWKSURI: c.JWKSURI, AuthSigningAlg: c.TokenEndpointAuthSigningAlg, RequirePAR: c.RequirePAR,
+		tokens: tokensOf(c),
 	}
 }
 
 // GetTokenEndpointAuthMethod and the rest of fosite.OpenIDConnectClient. Keyward authenticates
-// clients itself (authenticateClient); fosite reads these only for request objects and client
-// assertions, which no Keyward client can use (no client JWKS is registered).
+// clients itself (authenticateClient) and refuses request objects, so fosite's readers of
+// these find the registration but never act on it.
 func (c *Client) GetTokenEndpointAuthMethod() string {
 	if c.Public {
 		return "none"
@@ -84,11 +96,28 @@ func (c *Client) allowsAuthMethod(method string) bool {
 		return method == c.AuthMethod
 	}
 }
-func (c *Client) GetRequestURIs() []string                     { return nil }
-func (c *Client) GetJSONWebKeysURI() string                    { return "" }
-func (c *Client) GetRequestObjectSigningAlgorithm() string     { return "" }
-func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
-func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet          { return nil }
+func (c *Client) GetRequestURIs() []string                 { return nil }
+func (c *Client) GetJSONWebKeysURI() string                { return c.JWKSURI }
+func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
+	if c.AuthSigningAlg == "" {
+		return "RS256"
+	}
+	return c.AuthSigningAlg
+}
+
+// GetJSONWebKeys is the inline key set in fosite's (go-jose v3) type; nil when there is none
+// or it does not parse (authenticateAssertion refuses the client's assertions then).
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet {
+	if c.JWKS == "" {
+		return nil
+	}
+	var set jose.JSONWebKeySet
+	if json.Unmarshal([]byte(c.JWKS), &set) != nil {
+		return nil
+	}
+	return &set
+}
 func (c *Client) displayName() string {
 	if c.Name != "" {
 		return c.Name

@@ -14,17 +14,26 @@ import (
 // authenticateClient replaces fosite's client authentication strategy. fosite ties a client to
 // one secret method and accepts a public client's id with a secret; Keyward accepts
 // client_secret_basic and client_secret_post for a confidential client (or only the one it
-// registered), none only for public clients, refuses two methods at once (RFC 6749 §2.3), and
-// refuses client assertions: private_key_jwt needs a registered client key set, which the
-// store does not hold yet.
+// registered), private_key_jwt only for a client registered for it (see
+// authenticateAssertion), none only for public clients, and refuses two methods at once
+// (RFC 6749 §2.3). fosite's own private_key_jwt code is not used: it records the jti before
+// checking the audience, has no lifetime cap or iat leeway, and answers some failures with
+// other codes than invalid_client.
 //
 // Every failure is invalid_client with the same text, and an unknown client costs the same
 // keyed hash as a wrong secret, so the answer tells nothing about which part was wrong.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
-	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
-		return nil, errInvalidClient.WithHint("Client assertions (private_key_jwt) are not supported.")
-	}
 	basicID, basicSecret, hasBasic := r.BasicAuth()
+	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
+		if hasBasic || form.Get("client_secret") != "" {
+			return nil, fosite.ErrInvalidRequest.WithHint("Use one client authentication method, not several.")
+		}
+		c, err := p.authenticateAssertion(ctx, r, form)
+		if err != nil {
+			return nil, err
+		}
+		return c, nil
+	}
 	var id, secret, method string
 	switch {
 	case hasBasic && (form.Get("client_secret") != ""):

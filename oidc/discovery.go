@@ -22,12 +22,18 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"grant_types_supported":                 supportedGrants,
 		"subject_types_supported":               []string{"public"},
 		"id_token_signing_alg_values_supported": []string{AlgRS256, AlgES256},
-		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "none"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
 		// RFC 7009 lets public clients revoke their own tokens; introspection is for
-		// confidential clients (resource servers) only.
-		"revocation_endpoint_auth_methods_supported":    []string{"client_secret_basic", "client_secret_post", "none"},
-		"introspection_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
-		"scopes_supported": []string{"openid", "profile", "email", "offline_access"},
+		// confidential clients (resource servers) only. One authenticator serves all three
+		// endpoints and PAR, so the assertion algorithms are the same everywhere.
+		"revocation_endpoint_auth_methods_supported":               []string{"client_secret_basic", "client_secret_post", "private_key_jwt", "none"},
+		"introspection_endpoint_auth_methods_supported":            []string{"client_secret_basic", "client_secret_post", "private_key_jwt"},
+		"token_endpoint_auth_signing_alg_values_supported":         assertionAlgNames(),
+		"revocation_endpoint_auth_signing_alg_values_supported":    assertionAlgNames(),
+		"introspection_endpoint_auth_signing_alg_values_supported": assertionAlgNames(),
+		"pushed_authorization_request_endpoint":                    iss + parPath,
+		"require_pushed_authorization_requests":                    p.cfg.RequirePAR,
+		"scopes_supported":                                         []string{"openid", "profile", "email", "offline_access"},
 		"claims_supported": []string{"sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "acr", "amr",
 			"azp", "at_hash", "sid", "name", "updated_at", "email", "email_verified"},
 		"claims_parameter_supported":                     true,

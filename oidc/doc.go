@@ -2,7 +2,8 @@
 // fosite. It owns: the explicit fosite factory list (no implicit, hybrid or password grant),
 // the storage adapter from fosite's interfaces onto store.Store (expiry on the injected clock,
 // rotated refresh tokens kept for reuse detection), the one versioned session type, signing
-// keys and the JWKS, client authentication and secret hashing, the checks fosite leaves out
+// keys and the JWKS, client authentication (secrets, and private_key_jwt with client key sets
+// inline or fetched from jwks_uri) and secret hashing, the checks fosite leaves out
 // (duplicate and oversized parameters, request objects, PKCE before anything is stored, RFC
 // 9207 iss), the protocol endpoints, and the OIDC side of logout (validating RP-initiated
 // logout requests, revoking the session's grants, back-channel logout tokens).
@@ -15,6 +16,7 @@
 //	GET  /oauth2/userinfo                    UserInfo (also POST)
 //	POST /oauth2/revoke                      RFC 7009 revocation
 //	POST /oauth2/introspect                  RFC 7662 introspection (confidential clients)
+//	POST /oauth2/par                         RFC 9126 pushed authorization requests
 //
 // Routes ui mounts, because they need the browser session, calling into this package:
 //

@@ -36,12 +36,21 @@ type Config struct {
 	// KeyRotationInterval rotates the signing keys when the active ones are older (see
 	// RotateKeysIfDue); zero leaves rotation to `keyward keys rotate`.
 	KeyRotationInterval time.Duration
-	// BackchannelRetryDelays are the waits before each retry of a back-channel logout
-	// delivery; default 250ms, 1s, 4s, 15s. BackchannelWait bounds how long a logout waits for
-	// the deliveries before it answers the browser (default 2s); later retries continue in
-	// the background.
+	// BackchannelRetryDelays are the waits before each retry of a back-channel logout after
+	// a recoverable failure, so a message gets at most len+1 attempts; default 5s, 30s, 2m,
+	// 10m, 1h (exponential). BackchannelMaxAge stops retries of a message older than it
+	// (default 24h). BackchannelPollInterval is how often the delivery loop looks for due
+	// messages besides being woken by a local logout (default 2s). BackchannelRetention is
+	// how long delivered and abandoned messages stay for inspection (default 7 days).
 	BackchannelRetryDelays []time.Duration
-	BackchannelWait        time.Duration
+	BackchannelMaxAge      time.Duration
+	// BackchannelWait is how long EndSession waits for the first delivery attempt of the
+	// logout it queued, so relying apps usually hear of it before the person is redirected
+	// (OC-10); what is still unanswered then stays in the outbox for the loop (RL-11).
+	// Zero does not wait.
+	BackchannelWait         time.Duration
+	BackchannelPollInterval time.Duration
+	BackchannelRetention    time.Duration
 	// BackchannelClient sends logout tokens; default: a client with a 5s timeout that follows
 	// no redirects.
 	BackchannelClient *http.Client
@@ -50,6 +59,9 @@ type Config struct {
 	GlobalSecret []byte
 	// ClientSecretKey keys the client secret hash.
 	ClientSecretKey []byte
+	// RequirePAR accepts authorization requests only by a pushed request_uri (RFC 9126
+	// require_pushed_authorization_requests) for every client.
+	RequirePAR bool
 }
 
 func (c *Config) defaults() {
@@ -71,9 +83,11 @@ func (c *Config) defaults() {
 	def(&c.InteractionTTL, 30*time.Minute)
 	def(&c.KeyRetention, 7*24*time.Hour)
 	def(&c.RefreshTokenMaxLifetime, 90*24*time.Hour)
-	def(&c.BackchannelWait, 2*time.Second)
+	def(&c.BackchannelMaxAge, 24*time.Hour)
+	def(&c.BackchannelPollInterval, 2*time.Second)
+	def(&c.BackchannelRetention, 7*24*time.Hour)
 	if c.BackchannelRetryDelays == nil {
-		c.BackchannelRetryDelays = []time.Duration{250 * time.Millisecond, time.Second, 4 * time.Second, 15 * time.Second}
+		c.BackchannelRetryDelays = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour}
 	}
 	if c.BackchannelClient == nil {
 		c.BackchannelClient = &http.Client{Timeout: 5 * time.Second,
@@ -127,7 +141,8 @@ type Provider struct {
 	discovery []byte
 	formPost  *template.Template
 	formHash  string
-	bcl       *backchannel
+	jwks      *jwksFetcher  // private_key_jwt clients' jwks_uri sets (clientjwks.go)
+	bclWake   chan struct{} // wakes RunLogoutDelivery after a local logout
 }
 
 // New builds the provider. keys must already be loaded (NewKeys).
@@ -169,10 +184,16 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 		AllowedPromptValues:   []string{"login", "none", "consent", "select_account"},
 	}
 	p.fcfg.ClientAuthenticationStrategy = p.authenticateClient
-	p.bcl = newBackchannel(cfg, log)
+	// PAR (par.go): Keyward enforces require_pushed_authorization_requests itself, per client
+	// too, so fosite's server-wide switch stays off.
+	p.fcfg.PushedAuthorizeRequestURIPrefix, p.fcfg.PushedAuthorizeContextLifespan = parURIPrefix, parTTL
+	p.storage.ttl[kindPAR] = parTTL
+	p.jwks = newJWKSFetcher(now, strings.HasPrefix(cfg.Issuer, "http://"))
+	p.bclWake = make(chan struct{}, 1)
 	sign := signer{keys: keys}
 	strategy := &compose.CommonStrategy{
-		CoreStrategy:               compose.NewOAuth2HMACStrategy(p.fcfg),
+		// Opaque tokens, or RFC 9068 JWT access tokens per client (jwt_access.go).
+		CoreStrategy:               &accessStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(p.fcfg), sign: sign, keys: keys, issuer: cfg.Issuer},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: sign, Config: p.fcfg},
 		Signer:                     sign,
 	}
@@ -187,6 +208,7 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 		compose.OAuth2PKCEFactory,
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
+		compose.PushedAuthorizeHandlerFactory,
 	)
 	doc, err := p.discoveryDocument()
 	if err != nil {
@@ -220,11 +242,14 @@ func (p *Provider) Mount(mux *http.ServeMux) {
 	mux.HandleFunc("POST /oauth2/userinfo", p.serveUserInfo)
 	mux.HandleFunc("POST /oauth2/revoke", p.serveRevoke)
 	mux.HandleFunc("POST /oauth2/introspect", p.serveIntrospect)
+	mux.HandleFunc("POST "+parPath, p.servePAR)
 }
 
-// sid is the public `sid` claim for an OP session: derived, so the store id never leaves.
-func sid(sessionID string) string {
-	h := sha256.Sum256([]byte("keyward sid\x00" + sessionID))
+// sid is the public `sid` claim for an OP session, from its family (stable across the id
+// rotations of re-authentication and step-up, so a relying app's sid still matches at
+// logout): derived, so the stored value never leaves.
+func sid(family string) string {
+	h := sha256.Sum256([]byte("keyward sid\x00" + family))
 	return base64.RawURLEncoding.EncodeToString(h[:16])
 }
 

@@ -18,9 +18,6 @@ import (
 	"github.com/keyward/keyward/store"
 )
 
-// kindJTI keeps used client-assertion ids (RFC 7523 replay protection) in the token table.
-const kindJTI = "jti"
-
 // Storage adapts fosite's storage interfaces onto store.Store. fosite only type-asserts these
 // at start-up, so the assertions below catch a missing method at compile time.
 type Storage struct {
@@ -109,24 +106,22 @@ func (s *Storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	return c, nil
 }
 
+// ClientAssertionJWTValid and SetClientAssertionJWT keep used client-assertion ids (RFC 7523
+// §3 replay protection) in the store's jti table, on the injected clock. Set is the check
+// that counts: it records the jti or fails with ErrJTIKnown, atomically.
 func (s *Storage) ClientAssertionJWTValid(ctx context.Context, jti string) error {
-	t, err := s.q(ctx).GetOAuthToken(ctx, kindJTI, jti)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
+	known, err := s.q(ctx).ClientAssertionJTIKnown(ctx, jti, s.now())
 	if err != nil {
 		return err
 	}
-	if t.ExpiresAt.After(s.now()) {
+	if known {
 		return fosite.ErrJTIKnown
 	}
 	return nil
 }
 
 func (s *Storage) SetClientAssertionJWT(ctx context.Context, jti string, exp time.Time) error {
-	q := s.q(ctx)
-	err := q.CreateOAuthToken(ctx, &store.OAuthToken{Kind: kindJTI, Signature: jti, RequestID: jti,
-		Active: true, RequestedAt: s.now().UTC(), ExpiresAt: exp.UTC()})
+	err := s.q(ctx).UseClientAssertionJTI(ctx, jti, exp.UTC(), s.now().UTC())
 	if errors.Is(err, store.ErrAlreadyExists) {
 		return fosite.ErrJTIKnown
 	}
@@ -179,7 +174,7 @@ func (s *Storage) create(ctx context.Context, kind, signature string, r fosite.R
 	return mapStoreErr(s.q(ctx).CreateOAuthToken(ctx, &store.OAuthToken{
 		Kind: kind, Signature: signature, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
 		Subject: sess.GetSubject(), SessionID: sess.BrowserSession, Active: true,
-		RequestedAt: r.GetRequestedAt().UTC(), ExpiresAt: now.Add(s.ttl[kind]), Request: body,
+		RequestedAt: r.GetRequestedAt().UTC(), ExpiresAt: now.Add(s.ttlFor(kind, r.GetClient())), Request: body,
 	}))
 }
 

@@ -21,7 +21,12 @@ type Queries interface {
 	Audit
 	RecoveryCodes
 	PendingActions
-	// PurgeExpired deletes ceremonies, interactions, sessions, invites and OAuth tokens whose
+	RateLimits
+	AccountChanges
+	ClientAssertionJTIs
+	LogoutOutbox
+	// PurgeExpired deletes ceremonies, interactions, sessions, invites, OAuth tokens and client
+	// assertion jtis whose
 	// expiry is at or before now, and returns how many rows went.
 	PurgeExpired(ctx context.Context, now time.Time) (int64, error)
 }
@@ -180,13 +185,16 @@ type Session struct {
 	IP           string
 	UserAgent    string
 	Data         []byte // JSON of other values (flash messages, …), owned by ui
+	// Family names the OP session across id rotations (re-authentication, step-up): set at
+	// creation, carried to the rotated row, never updated. The public `sid` derives from it.
+	Family string
 }
 
 type Sessions interface {
 	CreateSession(ctx context.Context, s *Session) error
 	// GetSession returns the session even when expired; the caller applies its timeouts.
 	GetSession(ctx context.Context, id string) (*Session, error)
-	// UpdateSession writes every field but ID and CreatedAt; ErrNotFound if it is gone.
+	// UpdateSession writes every field but ID, CreatedAt and Family; ErrNotFound if it is gone.
 	UpdateSession(ctx context.Context, s *Session) error
 	DeleteSession(ctx context.Context, id string) error
 	// ListSessions returns an account's sessions, most recently seen first.
@@ -280,9 +288,36 @@ type Client struct {
 	BackchannelLogoutURI    string
 	IDTokenSignedAlg        string // "RS256" (default) or "ES256"
 	TokenEndpointAuthMethod string
-	Source                  string // "config", "cli", "admin"
-	CreatedAt               time.Time
-	UpdatedAt               time.Time
+	// JWKS (inline JSON Web Key Set) or JWKSURI hold the keys of a private_key_jwt client.
+	JWKS                        string
+	JWKSURI                     string
+	TokenEndpointAuthSigningAlg string // alg a private_key_jwt assertion must use; empty: any the server allows
+	// RequirePAR makes the client's authorization requests valid only through pushed
+	// authorization requests (RFC 9126 require_pushed_authorization_requests).
+	RequirePAR bool
+	// AccessTokenFormat is "opaque" (the default when empty) or "jwt" (RFC 9068).
+	AccessTokenFormat string
+	// Lifetimes of the tokens issued to this client; zero means the server-wide default.
+	AccessTokenLifetime  time.Duration
+	RefreshTokenLifetime time.Duration
+	IDTokenLifetime      time.Duration
+	// AllowedOrigins are the browser origins (scheme://host[:port]) allowed to call the token,
+	// userinfo, revocation and JWKS endpoints cross-origin (CORS).
+	AllowedOrigins []string
+	Source         string // "config", "cli", "admin"
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// ClientAssertionJTIs remembers the jti of every accepted client assertion (private_key_jwt)
+// until the assertion expires, so a replayed assertion is refused (RFC 7523 §3, item 7).
+type ClientAssertionJTIs interface {
+	// UseClientAssertionJTI records jti until exp. It fails with ErrAlreadyExists when jti is
+	// recorded and still unexpired at now, so of two concurrent uses exactly one wins; an
+	// expired record is replaced.
+	UseClientAssertionJTI(ctx context.Context, jti string, exp, now time.Time) error
+	// ClientAssertionJTIKnown reports whether jti is recorded and unexpired at now.
+	ClientAssertionJTIKnown(ctx context.Context, jti string, now time.Time) (bool, error)
 }
 
 type Clients interface {

@@ -13,6 +13,7 @@ type adminSection struct{ key, label, href string }
 var adminSections = []adminSection{
 	{"dashboard", "Dashboard", "/admin"},
 	{"users", "Users", "/admin/users"},
+	{"pending", "Pending actions", "/admin/pending"},
 	{"clients", "Clients", "/admin/clients"},
 	{"audit", "Audit log", "/admin/audit"},
 	{"settings", "Settings", "/admin/settings"},

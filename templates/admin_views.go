@@ -52,6 +52,17 @@ type AdminClientForm struct {
 	Source, CreatedAt, UpdatedAt string
 	// Secret is a freshly created or rotated client secret, shown once.
 	Secret string
+	// AuthMethod of a confidential client: client_secret_basic, client_secret_post or
+	// private_key_jwt; JWKS (inline) or JWKSURI hold a private_key_jwt client's keys.
+	AuthMethod, JWKS, JWKSURI, AuthSigningAlg string
+	RequirePAR                                bool
+	// AccessTokenFormat is "opaque" or "jwt". The lifetimes are written as ParseLifetime
+	// reads them ("15m", "30d"); empty means the server default, shown in the Default* fields.
+	AccessTokenFormat                                                string
+	AccessTokenLifetime, RefreshTokenLifetime, IDTokenLifetime       string
+	DefaultAccessLifetime, DefaultRefreshLifetime, DefaultIDLifetime string
+	// AllowedOrigins holds one browser origin per line (CORS on the token endpoints).
+	AllowedOrigins string
 }
 
 // Choice is one checkbox of a set.

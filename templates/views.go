@@ -75,6 +75,9 @@ type AccountView struct {
 	RPID, UserID string
 	// Notice is a fixed confirmation text chosen by the ui layer (never request input).
 	Notice string
+	// UnusedCodes counts the unused recovery codes: with some, the last passkey can be removed
+	// (after the cooling-off, SA-03).
+	UnusedCodes int
 }
 
 // VerifyEmailView is the page an email verification link opens.

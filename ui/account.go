@@ -10,6 +10,7 @@ import (
 	"github.com/go-webauthn/webauthn/protocol"
 
 	"github.com/keyward/keyward/idp"
+	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/templates"
 )
 
@@ -18,7 +19,8 @@ import (
 //	POST /account/passkeys/begin          add a passkey: creation options (step-up)
 //	POST /account/passkeys/finish         add a passkey: the new credential
 //	POST /account/passkeys/{id}/rename    {"name"} or form name=; id is the credential id, base64url
-//	POST /account/passkeys/{id}/revoke    remove a passkey, never the last one (step-up)
+//	POST /account/passkeys/{id}/revoke    remove a passkey (step-up); the last one only with recovery
+//	                                      codes left, then 202 pending until the cooling-off ends
 //	POST /account/sessions/{id}/end       sign out one other device; id is idp.SessionRef (step-up)
 //	POST /account/sessions/end-others     sign out every other device (step-up)
 //	POST /account/verify-email/send       mail a new verification link
@@ -29,14 +31,18 @@ import (
 // request gets a JSON answer; a form post (the page without script) gets 303 back to /account,
 // or the error page.
 //
-// Step-up policy: the routes marked guardStepUp pass through requireRecentAuth, the one place
-// where it is decided. For now a fresh passkey assertion is what a sign-in is, so the policy
-// is "the session's last passkey assertion (AuthTime, refreshed by sign-in and by the step-up
-// ceremony of ui/stepup.go) is at most recovery.step_up_max_age old", answered otherwise with 401
-// {"error":"step_up_required","max_age":300}. The page then asks for a passkey (the step-up
+// Step-up policy: the routes marked with a step-up action pass through requireRecentAuthFor,
+// the one place where it is decided: the session's last passkey assertion (AuthTime, refreshed
+// by sign-in and by the step-up ceremony of ui/stepup.go) must be at most that action's window
+// old (recovery.step_up_windows, default recovery.step_up_max_age), answered otherwise with 401
+// {"error":"step_up_required","max_age":N}. The page then asks for a passkey (the step-up
 // ceremony, which refreshes AuthTime) and the person retries. Adding a passkey is checked at
 // begin only: finish is bound to the ceremony that begin created for this session and account
 // and expires with it.
+//
+//	POST /account/email                   {"email"} or form email=: change the address (pending, step-up)
+//	GET  /account/email/confirm?token=    the link mailed to the new address confirms it
+//	POST /account/delete                  delete the account after the cooling-off (pending, step-up)
 
 // errStepUpRequired answers a sensitive action on a session authenticated too long ago.
 var errStepUpRequired = &idp.Error{Code: "step_up_required", Status: http.StatusUnauthorized,
@@ -45,13 +51,12 @@ var errStepUpRequired = &idp.Error{Code: "step_up_required", Status: http.Status
 var errSignInRequired = &idp.Error{Code: "login_required", Status: http.StatusUnauthorized,
 	Message: "Sign in to manage your account."}
 
-// accountGuard says what an account route needs beyond a signed-in session and its CSRF token.
-type accountGuard int
+// accountGuard says what an account route needs beyond a signed-in session and its CSRF token:
+// guardSession nothing more, any other value a recent passkey assertion within the step-up
+// window of that action (requireRecentAuthFor).
+type accountGuard string
 
-const (
-	guardSession accountGuard = iota
-	guardStepUp               // and a recent passkey assertion (requireRecentAuth)
-)
+const guardSession accountGuard = ""
 
 // accountHandler handles a request of a signed-in session whose checks have passed.
 type accountHandler func(w http.ResponseWriter, r *http.Request, b *browserSession) error
@@ -62,13 +67,15 @@ func (s *Server) mountAccount(mux *http.ServeMux) {
 		g       accountGuard
 		h       accountHandler
 	}{
-		{"/account/passkeys/begin", guardStepUp, s.accountPasskeyBegin},
+		{"/account/passkeys/begin", StepUpAddPasskey, s.accountPasskeyBegin},
 		{"/account/passkeys/finish", guardSession, s.accountPasskeyFinish},
 		{"/account/passkeys/{id}/rename", guardSession, s.accountPasskeyRename},
-		{"/account/passkeys/{id}/revoke", guardStepUp, s.accountPasskeyRevoke},
-		{"/account/sessions/{id}/end", guardStepUp, s.accountSessionEnd},
-		{"/account/sessions/end-others", guardStepUp, s.accountSessionsEndOthers},
+		{"/account/passkeys/{id}/revoke", StepUpRemovePasskey, s.accountPasskeyRevoke},
+		{"/account/sessions/{id}/end", StepUpEndSessions, s.accountSessionEnd},
+		{"/account/sessions/end-others", StepUpEndSessions, s.accountSessionsEndOthers},
 		{"/account/verify-email/send", guardSession, s.accountVerifySend},
+		{"/account/email", StepUpChangeEmail, s.accountEmailChange},
+		{"/account/delete", StepUpDeleteAccount, s.accountDelete},
 	}
 	for _, rt := range routes {
 		mux.HandleFunc("POST "+rt.pattern, s.accountRoute(rt.g, rt.h))
@@ -79,18 +86,20 @@ func (s *Server) mountAccount(mux *http.ServeMux) {
 		})
 	}
 	mux.HandleFunc("GET /account/verify-email", s.accountVerifyEmail)
+	mux.HandleFunc("GET "+idp.EmailChangeConfirmPath, s.accountEmailConfirm)
+	mux.HandleFunc("POST "+idp.EmailChangeConfirmPath, s.limitByIP(limitTokenUse, s.accountEmailConfirmSubmit))
 }
 
 // accountRoute applies the checks of every account POST, in this order: session and CSRF
-// token (403), signed in (401), then for guardStepUp routes the step-up policy (401).
+// token (403), signed in (401), then for sensitive routes the step-up policy (401).
 func (s *Server) accountRoute(g accountGuard, h accountHandler) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		b, err := s.ceremonySession(r)
 		if err == nil && !b.signedIn() {
 			err = errSignInRequired
 		}
-		if err == nil && g == guardStepUp {
-			err = s.requireRecentAuth(b)
+		if err == nil && g != guardSession {
+			err = s.requireRecentAuthFor(b, string(g))
 		}
 		if err == nil {
 			err = h(w, r, b)
@@ -101,14 +110,10 @@ func (s *Server) accountRoute(g accountGuard, h accountHandler) http.HandlerFunc
 	}
 }
 
-// requireRecentAuth is the step-up policy of the account routes (see the file comment). A
+// requireRecentAuth is the step-up policy with the default window (see the file comment). A
 // future AuthTime (the clock went back) counts as stale, not as fresh for longer.
 func (s *Server) requireRecentAuth(b *browserSession) error {
-	age := s.now().Sub(b.row.AuthTime)
-	if b.row.AuthTime.IsZero() || age < 0 || age > s.recoveryDeps().stepUpMaxAge {
-		return errStepUpRequired
-	}
-	return nil
+	return s.requireRecentAuthFor(b, "")
 }
 
 // isFormPost tells a plain form post (the page without script) from the script's JSON calls.
@@ -126,7 +131,12 @@ func (s *Server) accountFail(w http.ResponseWriter, r *http.Request, err error) 
 	status, code, msg := s.classify(r, err)
 	body := map[string]any{"error": code, "error_description": msg}
 	if code == errStepUpRequired.Code {
-		body["max_age"] = int(s.recoveryDeps().stepUpMaxAge / time.Second)
+		window := s.recoveryDeps().stepUpMaxAge
+		var age stepUpAge
+		if errors.As(err, &age) {
+			window = time.Duration(age)
+		}
+		body["max_age"] = int(window / time.Second)
 	}
 	writeJSON(w, status, body)
 }
@@ -218,6 +228,11 @@ func (s *Server) accountPasskeyRevoke(w http.ResponseWriter, r *http.Request, b 
 	if err != nil {
 		return err
 	}
+	if rev.PendingActionID != "" {
+		return accountPending(w, r, "/account?notice=passkey_removal_pending",
+			&idp.PendingChange{PendingAction: store.PendingAction{ID: rev.PendingActionID, Kind: idp.PendingRemovePasskey, DueAt: rev.DueAt}}, nil)
+	}
+	s.endOIDCSessions(r.Context(), rev.EndedSessions)
 	accepted := make([]string, 0, len(rev.Remaining))
 	for _, c := range rev.Remaining {
 		accepted = append(accepted, b64url(c))
@@ -241,11 +256,12 @@ func (s *Server) accountSessionEnd(w http.ResponseWriter, r *http.Request, b *br
 }
 
 func (s *Server) accountSessionsEndOthers(w http.ResponseWriter, r *http.Request, b *browserSession) error {
-	n, err := s.idp.EndOtherSessions(r.Context(), s.meta(r, b), b.row.AccountID)
+	ended, err := s.idp.EndOtherSessions(r.Context(), s.meta(r, b), b.row.AccountID)
 	if err != nil {
 		return err
 	}
-	return accountDone(w, r, "/account?notice=sessions_ended", map[string]any{"ended": n})
+	s.endOIDCSessions(r.Context(), ended)
+	return accountDone(w, r, "/account?notice=sessions_ended", map[string]any{"ended": len(ended)})
 }
 
 func (s *Server) accountVerifySend(w http.ResponseWriter, r *http.Request, b *browserSession) error {
@@ -294,4 +310,8 @@ var accountNotices = map[string]string{
 	"sessions_ended":    "All your other devices are signed out.",
 	"verification_sent": "We sent you a confirmation link. It works once, within 24 hours.",
 	"step_up_done":      "Thank you. You can make your change now, within the next five minutes.",
+	"email_change_pending": "We sent a confirmation link to your new address. The change takes effect after the waiting period; " +
+		"your current address was told how to cancel it.",
+	"deletion_pending":        "Your account will be deleted after the waiting period. You can cancel this on the Security page until then.",
+	"passkey_removal_pending": "Your last passkey will be removed after the waiting period. You can cancel this on the Security page until then.",
 }

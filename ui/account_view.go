@@ -19,6 +19,11 @@ func (s *Server) accountView(ctx context.Context, r *http.Request, b *browserSes
 	// A pending change (a passkey enrolled through recovery) is announced on the account page,
 	// where its owner can cancel it (SA-02).
 	v.Banner = s.PendingBanner(ctx, acc.ID)
+	unused, err := s.idp.UnusedRecoveryCodes(ctx, acc.ID)
+	if err != nil {
+		return v, err
+	}
+	v.UnusedCodes = unused
 
 	keys, err := s.idp.Passkeys(ctx, acc.ID)
 	if err != nil {

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
+	"strconv"
 	"time"
 
 	"github.com/keyward/keyward/idp"
@@ -16,7 +18,7 @@ import (
 // The admin console (/admin). Every route goes through adminOnly:
 //   - nobody signed in → 303 to /login;
 //   - signed in without the admin role (or disabled) → 403, whatever the method or path;
-//   - a POST must carry the session's CSRF token (403 otherwise) and a recent sign-in
+//   - a POST must carry the session's CSRF token (403 otherwise) and a fresh step-up
 //     (requireRecentAdmin, 401 otherwise), and its change is audited with the admin as the
 //     actor (performed_by) in the same transaction as the change.
 //
@@ -24,7 +26,7 @@ import (
 //
 //	GET  /admin                          dashboard (?range=24h|7d|30d|90d)
 //	GET  /admin/dashboard.json           the dashboard's numbers
-//	GET  /admin/reauth                   confirm it's you (a fresh sign-in)
+//	GET  /admin/reauth                   confirm it's you (the step-up ceremony)
 //	GET  /admin/clients                  clients
 //	GET  /admin/clients/new              create form
 //	POST /admin/clients                  create
@@ -41,13 +43,12 @@ import (
 //	POST /admin/users/{id}/passkeys/revoke  revoke one passkey (form field credential)
 //	POST /admin/users/{id}/admin/grant   grant the admin role
 //	POST /admin/users/{id}/admin/remove  remove the admin role (never the last admin's)
+//	POST /admin/users/{id}/recovery      start assisted recovery (mails a recovery link)
+//	GET  /admin/pending                  pending actions of every account (?status=)
+//	POST /admin/pending/{id}/cancel      cancel one (form field from=user: back to its account)
 //	GET  /admin/audit                    audit log (?account=&event=&since=&until=&ip=&before=)
 //	GET  /admin/audit.jsonl              the same filters, exported as JSON lines
 //	GET  /admin/settings                 configuration, read-only, with sources
-
-// adminReauthWindow is how recent the sign-in behind a console change must be. It is the
-// interim rule until step-up (issue 5) exists; requireRecentAdmin is its one hook.
-const adminReauthWindow = 5 * time.Minute
 
 // Admin console audit events. Revoking a passkey writes idp's passkey.revoked, with the
 // administrator as the actor, so account-change counts see it whoever revoked.
@@ -66,9 +67,6 @@ const (
 
 var errAdminOnly = &idp.Error{Code: "admin_required", Status: http.StatusForbidden,
 	Message: "Only administrators can use the admin console."}
-
-var errReauth = &idp.Error{Code: "reauthentication_required", Status: http.StatusUnauthorized,
-	Message: "For your security, changes in the admin console need a sign-in within the last 5 minutes. Sign in again with your passkey, then repeat the change."}
 
 // adminReq is a console request that passed the checks.
 type adminReq struct {
@@ -106,6 +104,9 @@ func (s *Server) adminRoutes() []adminRoute {
 		{"POST", "/admin/users/{id}/passkeys/revoke", s.adminRevokePasskey},
 		{"POST", "/admin/users/{id}/admin/grant", s.adminGrant},
 		{"POST", "/admin/users/{id}/admin/remove", s.adminRemove},
+		{"POST", "/admin/users/{id}/recovery", s.adminUserRecovery},
+		{"GET", "/admin/pending", s.adminPending},
+		{"POST", "/admin/pending/{id}/cancel", s.adminPendingCancel},
 		{"GET", "/admin/audit", s.adminAudit},
 		{"GET", "/admin/audit.jsonl", s.adminAuditExport},
 		{"GET", "/admin/settings", s.adminSettings},
@@ -155,8 +156,7 @@ func (s *Server) adminOnly(method string, h adminHandler) http.Handler {
 				s.fail(w, r, err)
 				return
 			}
-			if err := requireRecentAdmin(a.b, s.now()); err != nil {
-				s.adminReauthPage(w, r, a, http.StatusUnauthorized, errReauth.Message)
+			if !s.requireRecentAdmin(w, r, a) {
 				return
 			}
 		}
@@ -203,34 +203,70 @@ func (s *Server) adminCSRF(r *http.Request, b *browserSession) error {
 	return nil
 }
 
-// requireRecentAdmin is the step-up hook of the console: every change passes through it.
-// Until step-up exists (issue 5) the rule is the interim one shared with passkey management:
-// the session's sign-in must be at most adminReauthWindow old.
-func requireRecentAdmin(b *browserSession, now time.Time) error {
-	if b == nil || b.row == nil || b.row.AuthTime.IsZero() {
-		return errReauth
+// requireRecentAdmin is the step-up gate of every console change: the session's latest
+// user-verified passkey assertion (sign-in or step-up) must be within the step-up window
+// (recovery.step_up_max_age), the policy of the account page's sensitive actions. A JSON
+// request gets requireStepUp's 401 step_up_required; a form post gets a 401 page that runs
+// the step-up ceremony and then offers to repeat the change. Either way nothing changes.
+func (s *Server) requireRecentAdmin(w http.ResponseWriter, r *http.Request, a *adminReq) bool {
+	if jsonRequest(r) {
+		return s.requireStepUp(w, r, a.b, 0)
 	}
-	// A sign-in time in the future means the clock went back: stale, not fresh for longer.
-	if age := now.Sub(b.row.AuthTime); age < 0 || age > adminReauthWindow {
-		return errReauth
+	if s.requireRecentAuth(a.b) == nil {
+		return true
 	}
-	return nil
+	v := s.adminStepUpView(a, "For your security, confirm it's you with your passkey, then repeat the change.")
+	v.Action = r.URL.EscapedPath()
+	v.Fields = resubmitFields(r.PostForm)
+	s.render(w, r, http.StatusUnauthorized, templates.AdminStepUp(v))
+	return false
+}
+
+// resubmitFields are the values of a refused change, to repeat after the step-up; the old
+// CSRF token stays out (the step-up rotates the session, the script puts in the new one).
+func resubmitFields(form url.Values) []templates.FormField {
+	names := make([]string, 0, len(form))
+	for name := range form {
+		if name != "csrf_token" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
+	var out []templates.FormField
+	for _, name := range names {
+		for _, v := range form[name] {
+			out = append(out, templates.FormField{Name: name, Value: v})
+		}
+	}
+	return out
 }
 
 func (s *Server) adminReauth(w http.ResponseWriter, r *http.Request, a *adminReq) error {
-	s.adminReauthPage(w, r, a, http.StatusOK, "Sign in again with your passkey to make changes in the admin console for the next 5 minutes.")
+	msg := "Confirm it's you with your passkey to make changes in the admin console for the next " + stepUpWindowText(s.recoveryDeps().stepUpMaxAge) + "."
+	s.render(w, r, http.StatusOK, templates.AdminStepUp(s.adminStepUpView(a, msg)))
 	return nil
 }
 
-func (s *Server) adminReauthPage(w http.ResponseWriter, r *http.Request, a *adminReq, status int, msg string) {
-	s.render(w, r, status, templates.AdminReauth(templates.AdminReauthView{AdminPage: s.adminPage(a, "", "Confirm it's you"), Message: msg}))
+func (s *Server) adminStepUpView(a *adminReq, msg string) templates.AdminStepUpView {
+	return templates.AdminStepUpView{AdminReauthView: templates.AdminReauthView{AdminPage: s.adminPage(a, "", "Confirm it's you"), Message: msg}}
+}
+
+// stepUpWindowText says the step-up window for people ("5 minutes", "90 seconds").
+func stepUpWindowText(d time.Duration) string {
+	if d%time.Minute == 0 {
+		if d == time.Minute {
+			return "minute"
+		}
+		return strconv.Itoa(int(d/time.Minute)) + " minutes"
+	}
+	return strconv.Itoa(int(d/time.Second)) + " seconds"
 }
 
 // adminPage fills what every console page shares.
 func (s *Server) adminPage(a *adminReq, section, title string) templates.AdminPage {
 	p := templates.AdminPage{Page: s.page(a.b, title), Section: section}
 	p.AccountName, p.Admin = a.me.DisplayName, true
-	p.StaleAuth = requireRecentAdmin(a.b, s.now()) != nil
+	p.StaleAuth = s.requireRecentAuth(a.b) != nil
 	return p
 }
 
@@ -278,7 +314,7 @@ func adminNotice(r *http.Request) string {
 // adminNotices are the confirmations shown after a change.
 var adminNotices = []string{
 	noticeClientSaved, noticeClientDeleted, noticeDisabled, noticeEnabled, noticeSessionsEnded,
-	noticePasskeyRevoked, noticeRoleGranted, noticeRoleRemoved,
+	noticePasskeyRevoked, noticeRoleGranted, noticeRoleRemoved, noticeRecoverySent, noticePendingCancelled,
 }
 
 const (
@@ -290,6 +326,9 @@ const (
 	noticePasskeyRevoked = "Passkey revoked."
 	noticeRoleGranted    = "Admin role granted."
 	noticeRoleRemoved    = "Admin role removed."
+	// The recovery notice names the mail, not the link: the link is for the person alone.
+	noticeRecoverySent     = "Recovery link sent to the account's email address."
+	noticePendingCancelled = "Pending action cancelled; the person was told."
 )
 
 func adminOr(s, def string) string {

@@ -57,7 +57,7 @@ func (s *Server) adminClients(w http.ResponseWriter, r *http.Request, a *adminRe
 }
 
 func (s *Server) adminClientNew(w http.ResponseWriter, r *http.Request, a *adminReq) error {
-	f := clientForm(&store.Client{GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email"}})
+	f := s.clientForm(&store.Client{GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email"}})
 	f.AdminPage, f.New = s.adminPage(a, "clients", "Add a client"), true
 	s.render(w, r, http.StatusOK, templates.AdminClient(f))
 	return nil
@@ -68,7 +68,7 @@ func (s *Server) adminClient(w http.ResponseWriter, r *http.Request, a *adminReq
 	if err != nil {
 		return err
 	}
-	f := clientForm(c)
+	f := s.clientForm(c)
 	f.AdminPage = s.adminPage(a, "clients", adminOr(c.Name, c.ID))
 	f.Notice = adminNotice(r)
 	s.render(w, r, http.StatusOK, templates.AdminClient(f))
@@ -86,7 +86,7 @@ func (s *Server) loadClient(r *http.Request) (*store.Client, error) {
 func (s *Server) adminClientCreate(w http.ResponseWriter, r *http.Request, a *adminReq) error {
 	now := s.now().UTC()
 	c := &store.Client{Source: clientSourceAdmin, CreatedAt: now, UpdatedAt: now}
-	errs := readClientForm(r, c)
+	errs := s.readClientForm(r, c)
 	c.ID = strings.TrimSpace(r.PostFormValue("id"))
 	if c.ID == "" {
 		c.ID = "c-" + strings.ToLower(strings.ReplaceAll(randomToken(12), "_", "-"))
@@ -102,13 +102,13 @@ func (s *Server) adminClientCreate(w http.ResponseWriter, r *http.Request, a *ad
 	}
 	page := s.adminPage(a, "clients", "Add a client")
 	if len(errs) > 0 {
-		f := clientForm(c)
+		f := s.clientForm(c)
 		f.AdminPage, f.New, f.Errors, f.ID = page, true, errs, r.PostFormValue("id")
 		s.render(w, r, http.StatusUnprocessableEntity, templates.AdminClient(f))
 		return nil
 	}
 	secret := ""
-	if !c.Public {
+	if clientUsesSecret(c) {
 		secret = randomToken(32)
 		c.SecretHash = s.op.HashSecret(secret)
 	}
@@ -122,7 +122,7 @@ func (s *Server) adminClientCreate(w http.ResponseWriter, r *http.Request, a *ad
 		return audit.Append(r.Context(), q, e)
 	})
 	if errors.Is(err, store.ErrAlreadyExists) {
-		f := clientForm(c)
+		f := s.clientForm(c)
 		f.AdminPage, f.New, f.Errors = page, true, []string{"A client with this ID already exists."}
 		s.render(w, r, http.StatusConflict, templates.AdminClient(f))
 		return nil
@@ -130,7 +130,8 @@ func (s *Server) adminClientCreate(w http.ResponseWriter, r *http.Request, a *ad
 	if err != nil {
 		return err
 	}
-	f := clientForm(c)
+	s.cors.invalidate()
+	f := s.clientForm(c)
 	f.AdminPage, f.Secret = s.adminPage(a, "clients", adminOr(c.Name, c.ID)), secret
 	f.Notice = "Client created."
 	s.render(w, r, http.StatusCreated, templates.AdminClient(f))
@@ -146,18 +147,19 @@ func (s *Server) adminClientUpdate(w http.ResponseWriter, r *http.Request, a *ad
 		return errClientReadOnly
 	}
 	c := *old
-	errs := readClientForm(r, &c)
+	errs := s.readClientForm(r, &c)
 	if len(errs) > 0 {
-		f := clientForm(&c)
+		f := s.clientForm(&c)
 		f.AdminPage, f.Errors = s.adminPage(a, "clients", adminOr(old.Name, old.ID)), errs
 		s.render(w, r, http.StatusUnprocessableEntity, templates.AdminClient(f))
 		return nil
 	}
 	secret := ""
 	switch {
-	case c.Public:
+	case !clientUsesSecret(&c):
+		// Public, or authenticated by key: an old secret must stop working.
 		c.SecretHash = nil
-	case old.Public: // public → confidential: it needs a secret now
+	case len(c.SecretHash) == 0: // it needs a secret now
 		secret = randomToken(32)
 		c.SecretHash = s.op.HashSecret(secret)
 	}
@@ -174,11 +176,12 @@ func (s *Server) adminClientUpdate(w http.ResponseWriter, r *http.Request, a *ad
 	if err != nil {
 		return adminNotFound(err, errNoClient)
 	}
+	s.cors.invalidate()
 	if secret == "" {
 		adminRedirect(w, r, "/admin/clients/"+url.PathEscape(c.ID), noticeClientSaved)
 		return nil
 	}
-	f := clientForm(&c)
+	f := s.clientForm(&c)
 	f.AdminPage, f.Secret, f.Notice = s.adminPage(a, "clients", adminOr(c.Name, c.ID)), secret, noticeClientSaved
 	s.render(w, r, http.StatusOK, templates.AdminClient(f))
 	return nil
@@ -192,8 +195,8 @@ func (s *Server) adminClientRotate(w http.ResponseWriter, r *http.Request, a *ad
 	if c.Source == "config" {
 		return errClientReadOnly
 	}
-	if c.Public {
-		return errMalformed.WithMessage("A public client has no secret.")
+	if !clientUsesSecret(c) {
+		return errMalformed.WithMessage("This client has no secret: it is public or authenticates with a key.")
 	}
 	secret := randomToken(32)
 	c.SecretHash, c.UpdatedAt = s.op.HashSecret(secret), s.now().UTC()
@@ -208,7 +211,7 @@ func (s *Server) adminClientRotate(w http.ResponseWriter, r *http.Request, a *ad
 	if err != nil {
 		return adminNotFound(err, errNoClient)
 	}
-	f := clientForm(c)
+	f := s.clientForm(c)
 	f.AdminPage, f.Secret = s.adminPage(a, "clients", adminOr(c.Name, c.ID)), secret
 	f.Notice = "New secret created; the old one no longer works."
 	s.render(w, r, http.StatusOK, templates.AdminClient(f))
@@ -235,12 +238,13 @@ func (s *Server) adminClientDelete(w http.ResponseWriter, r *http.Request, a *ad
 	if err != nil {
 		return adminNotFound(err, errNoClient)
 	}
+	s.cors.invalidate()
 	adminRedirect(w, r, "/admin/clients", noticeClientDeleted)
 	return nil
 }
 
 // readClientForm sets the editable fields of c from the form and returns what is wrong.
-func readClientForm(r *http.Request, c *store.Client) []string {
+func (s *Server) readClientForm(r *http.Request, c *store.Client) []string {
 	var errs []string
 	c.Name = strings.TrimSpace(r.PostFormValue("name"))
 	if len([]rune(c.Name)) > 100 {
@@ -292,7 +296,7 @@ func readClientForm(r *http.Request, c *store.Client) []string {
 	default:
 		errs = append(errs, "Choose RS256 or ES256.")
 	}
-	c.TokenEndpointAuthMethod = ""
+	errs = append(errs, s.readClientTokenFields(r, c)...)
 	return errs
 }
 
@@ -360,7 +364,7 @@ func checkClientURI(raw string) error {
 }
 
 // clientForm is the form view of c.
-func clientForm(c *store.Client) templates.AdminClientForm {
+func (s *Server) clientForm(c *store.Client) templates.AdminClientForm {
 	f := templates.AdminClientForm{ID: c.ID, Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
 		PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"), Public: c.Public, FirstParty: c.FirstParty,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, Alg: c.IDTokenSignedAlg, Source: c.Source,
@@ -384,6 +388,7 @@ func clientForm(c *store.Client) templates.AdminClientForm {
 		sc.Checked = slices.Contains(scopes, sc.Value)
 		f.Scopes = append(f.Scopes, sc)
 	}
+	s.clientTokenView(&f, c)
 	return f
 }
 
@@ -404,5 +409,6 @@ func clientChanges(a, b *store.Client) []string {
 	add("first_party", a.FirstParty != b.FirstParty)
 	add("backchannel_logout_uri", a.BackchannelLogoutURI != b.BackchannelLogoutURI)
 	add("id_token_signed_response_alg", a.IDTokenSignedAlg != b.IDTokenSignedAlg)
+	out = append(out, clientTokenChanges(a, b)...)
 	return out
 }

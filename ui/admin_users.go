@@ -2,7 +2,6 @@ package ui
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -17,14 +16,13 @@ import (
 
 // Account administration. Each change runs in one transaction with its audit event (actor =
 // the administrator). Two rules keep the server administrable: the last enabled administrator
-// can neither lose the role nor be disabled, and nobody disables their own account here.
+// can neither lose the role nor be disabled (idp.RequireOtherAdmin, checked in the change's
+// transaction), and nobody disables their own account here.
 
 const usersPerPage = 50
 
 var (
-	errNoAccount = &idp.Error{Code: "not_found", Status: http.StatusNotFound, Message: "There is no such account."}
-	errLastAdmin = &idp.Error{Code: "last_admin", Status: http.StatusConflict,
-		Message: "This is the last administrator: make someone else an administrator first."}
+	errNoAccount   = &idp.Error{Code: "not_found", Status: http.StatusNotFound, Message: "There is no such account."}
 	errDisableSelf = &idp.Error{Code: "disable_self", Status: http.StatusConflict,
 		Message: "You cannot disable your own account from the console."}
 	errNoPasskey = &idp.Error{Code: "passkey_not_found", Status: http.StatusNotFound, Message: "This account has no such passkey."}
@@ -145,7 +143,12 @@ func (s *Server) adminUser(w http.ResponseWriter, r *http.Request, a *adminReq) 
 			LastSeen: se.LastSeenAt.Format(timeFormat), Current: se.ID == a.b.row.ID})
 	}
 	v.Events = s.eventRows(r, events)
-	s.render(w, r, http.StatusOK, templates.AdminUser(v))
+	pending, err := s.idp.PendingActions(ctx, acc.ID)
+	if err != nil {
+		return err
+	}
+	d := templates.AdminUserDetail{AdminUserView: v, Pending: s.pendingRows(r, pending), CanRecover: !acc.Disabled}
+	s.render(w, r, http.StatusOK, templates.AdminUser(d))
 	return nil
 }
 
@@ -164,7 +167,7 @@ func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminRe
 			return nil
 		}
 		if acc.Admin {
-			if err := requireOtherAdmin(ctx, q, acc.ID); err != nil {
+			if err := idp.RequireOtherAdmin(ctx, q, acc.ID); err != nil {
 				return err
 			}
 		}
@@ -296,7 +299,7 @@ func (s *Server) setAdmin(w http.ResponseWriter, r *http.Request, a *adminReq, a
 			return err
 		}
 		if !admin {
-			if err := requireOtherAdmin(ctx, q, acc.ID); err != nil {
+			if err := idp.RequireOtherAdmin(ctx, q, acc.ID); err != nil {
 				return err
 			}
 		}
@@ -325,26 +328,6 @@ func (s *Server) setAdmin(w http.ResponseWriter, r *http.Request, a *adminReq, a
 	}
 	adminRedirect(w, r, userPath(id), n)
 	return nil
-}
-
-// requireOtherAdmin refuses when no enabled administrator but except would remain. The store
-// port has no count of administrators, so it pages through the accounts; on SQLite the
-// transaction holds the write lock, so two administrators cannot remove each other at once.
-func requireOtherAdmin(ctx context.Context, q store.Queries, except string) error {
-	for offset := 0; ; offset += 500 {
-		accts, err := q.ListAccounts(ctx, store.AccountQuery{Limit: 500, Offset: offset})
-		if err != nil {
-			return err
-		}
-		for _, acc := range accts {
-			if acc.Admin && !acc.Disabled && acc.ID != except {
-				return nil
-			}
-		}
-		if len(accts) < 500 {
-			return errLastAdmin
-		}
-	}
 }
 
 func userPath(id string) string { return "/admin/users/" + url.PathEscape(id) }

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -199,6 +200,11 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request, old *browserSess
 // old cookie stops working (SE-02: a new session id at every authentication).
 func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, old *browserSession, row *store.Session) error {
 	ctx := r.Context()
+	if old.row.AccountID != "" && old.row.AccountID == row.AccountID {
+		// The same person authenticating again (prompt=login, max_age, step-up) continues
+		// the OP session under a new id: its family, and so the sid relying apps hold, stay.
+		row.Family = cmp.Or(old.row.Family, old.row.ID)
+	}
 	rawID, err := s.sessions.newRow(row)
 	if err != nil {
 		return err

@@ -23,7 +23,8 @@ func (s *Server) page(b *browserSession, title string) templates.Page {
 }
 
 func (s *Server) principal(b *browserSession) oidc.Principal {
-	return oidc.Principal{SessionID: b.row.ID, AccountID: b.row.AccountID, AuthTime: b.row.AuthTime, AMR: b.row.AMR, ACR: b.row.ACR}
+	return oidc.Principal{SessionID: b.row.ID, AccountID: b.row.AccountID, AuthTime: b.row.AuthTime, AMR: b.row.AMR, ACR: b.row.ACR,
+		SessionFamily: b.row.Family}
 }
 
 func (s *Server) home(w http.ResponseWriter, r *http.Request) {

@@ -1,26 +1,40 @@
 package ui
 
 import (
+	"context"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/keyward/keyward/store"
 )
 
-// Rate limits (RT-01): token buckets from golang.org/x/time/rate, per action and per key (an IP,
-// an account, an email hash), in this process's memory. Behind a load balancer each replica
-// limits separately, so the effective limit is the per-replica one times the replicas; a
-// store-backed limiter is future work. Buckets refill continuously, so a limited client waits
-// (progressive delay, told by Retry-After) and is never locked out: the recovery-code bucket of
-// an account does not touch passkey sign-in, whose limit is per IP only, so an attacker cannot
-// use it to lock the owner out.
+// Rate limits (RT-01): token buckets per action and per key (an IP, an account, an email
+// hash). Buckets refill continuously, so a limited client waits (progressive delay, told by
+// Retry-After) and is never locked out for good.
+//
+// Where the state lives: with rate_limit_store "store" (the default "auto" picks it on
+// PostgreSQL) every replica takes from the same buckets in the database (GCRA, one atomic
+// upsert per bucket, store.RateLimits), so N replicas give one budget, not N. Otherwise the
+// buckets are in this process's memory (golang.org/x/time/rate): right for SQLite, which is a
+// single process, and it costs no write per attempt. When the store cannot answer, the
+// in-memory buckets stand in, so throttling degrades to per-replica instead of off.
+//
+// Keys naming a person never lock the owner out: an "account:" or "email:" key is split into
+// a bucket per (person, IP), with the action's rule, plus a looser bucket per person
+// (accountCap) that only bounds the total an attacker spread over many addresses can try, and
+// refills. Passkey sign-in has no person key at all: its limit is per IP only.
 
 // Limited actions.
 const (
 	limitSignIn        = "signin"         // per IP: sign-in begin and finish
-	limitStepUp        = "stepup"         // per IP
+	limitStepUp        = "stepup"         // per IP and per account
 	limitRecoveryStart = "recovery_start" // per IP and per email address: each one may send a mail
 	limitRecoveryCode  = "recovery_code"  // per IP and per account: each attempt is a guess
 	limitTokenUse      = "token_use"      // per IP: posting a mailed link's token (cancel, recovery finish)
@@ -29,27 +43,38 @@ const (
 type limitRule struct {
 	every time.Duration // one token per every
 	burst int
+	// accountCap, when set, is the bucket of the whole account or email address behind the
+	// per-(person, IP) one.
+	accountCap *limitRule
 }
 
 // defaultLimits: bursts absorb honest retries; the refill rate bounds guessing. Recovery codes
 // have 80 bits, so even the per-IP rate is far from mattering, but NIST 63B-4 §3.2.2 asks for
-// throttling all the same.
+// throttling all the same (at most 100 consecutive failures per account: the account cap
+// allows about 96 a day after its burst).
 var defaultLimits = map[string]limitRule{
 	limitSignIn:        {every: 100 * time.Millisecond, burst: 100},
-	limitStepUp:        {every: 3 * time.Second, burst: 20},
-	limitRecoveryStart: {every: time.Minute, burst: 5},
-	limitRecoveryCode:  {every: 10 * time.Minute, burst: 5},
+	limitStepUp:        {every: 3 * time.Second, burst: 20, accountCap: &limitRule{every: time.Second, burst: 60}},
+	limitRecoveryStart: {every: time.Minute, burst: 5, accountCap: &limitRule{every: 30 * time.Second, burst: 20}},
+	limitRecoveryCode:  {every: 10 * time.Minute, burst: 5, accountCap: &limitRule{every: 15 * time.Minute, burst: 20}},
 	limitTokenUse:      {every: 6 * time.Second, burst: 20},
 }
 
 // maxBuckets bounds memory; past it, full (idle) buckets are dropped.
 const maxBuckets = 50000
 
+// purgeEvery: one shared take in this many also deletes the full buckets' rows.
+const purgeEvery = 4096
+
 type rateLimits struct {
 	now     func() time.Time
 	rules   map[string]limitRule
 	mu      sync.Mutex
 	buckets map[string]*rate.Limiter
+
+	shared store.RateLimits // nil: memory only
+	log    *slog.Logger
+	takes  atomic.Uint64
 }
 
 func newRateLimits(now func() time.Time, rules map[string]limitRule) *rateLimits {
@@ -59,13 +84,84 @@ func newRateLimits(now func() time.Time, rules map[string]limitRule) *rateLimits
 	return &rateLimits{now: now, rules: rules, buckets: map[string]*rate.Limiter{}}
 }
 
-// allow takes one token from the bucket of every key of action, or none when any bucket is
+// share moves the buckets into the store, shared by every replica on it.
+func (l *rateLimits) share(st store.RateLimits, log *slog.Logger) {
+	l.shared, l.log = st, log
+}
+
+type bucket struct {
+	id   string
+	rule limitRule
+}
+
+// bucketsFor maps an action's keys to buckets, splitting person keys (see the top comment).
+func (l *rateLimits) bucketsFor(action string, rule limitRule, keys []string) []bucket {
+	var ip string
+	for _, k := range keys {
+		if strings.HasPrefix(k, "ip:") {
+			ip = k
+		}
+	}
+	var out []bucket
+	for _, k := range keys {
+		if k == "" {
+			continue
+		}
+		if (strings.HasPrefix(k, "account:") || strings.HasPrefix(k, "email:")) && rule.accountCap != nil {
+			if ip != "" {
+				out = append(out, bucket{action + "\x00" + k + "\x00" + ip, rule})
+			}
+			out = append(out, bucket{action + "\x00" + k, *rule.accountCap})
+			continue
+		}
+		out = append(out, bucket{action + "\x00" + k, rule})
+	}
+	return out
+}
+
+// allow takes one token from every bucket of action's keys, or none when any bucket is
 // empty; it then returns false and how long until a token is back.
 func (l *rateLimits) allow(action string, keys ...string) (bool, time.Duration) {
 	rule, ok := l.rules[action]
 	if !ok {
 		return true, 0
 	}
+	bs := l.bucketsFor(action, rule, keys)
+	if l.shared != nil {
+		if ok, retry, err := l.allowShared(bs); err == nil {
+			return ok, retry
+		} else if l.log != nil {
+			l.log.Warn("shared rate limits unavailable: limiting in memory", "err", err.Error())
+		}
+	}
+	return l.allowMemory(bs)
+}
+
+func (l *rateLimits) allowShared(bs []bucket) (bool, time.Duration, error) {
+	// A limiter must never hold a request up for long: a slow database fails over to memory.
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	keys := make([]store.RateLimitKey, len(bs))
+	for i, b := range bs {
+		keys[i] = store.RateLimitKey{Key: b.id, Every: b.rule.every, Burst: b.rule.burst}
+	}
+	now := l.now()
+	ok, retry, err := l.shared.TakeRateLimit(ctx, keys, now)
+	if err != nil {
+		return false, 0, err
+	}
+	if l.takes.Add(1)%purgeEvery == 0 {
+		if _, err := l.shared.PurgeRateLimits(ctx, now); err != nil && l.log != nil {
+			l.log.Warn("purging full rate-limit buckets failed", "err", err.Error())
+		}
+	}
+	if !ok {
+		retry = max(retry, time.Second)
+	}
+	return ok, retry, nil
+}
+
+func (l *rateLimits) allowMemory(bs []bucket) (bool, time.Duration) {
 	now := l.now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -73,15 +169,11 @@ func (l *rateLimits) allow(action string, keys ...string) (bool, time.Duration) 
 		l.prune(now)
 	}
 	var taken []*rate.Reservation
-	for _, k := range keys {
-		if k == "" {
-			continue
-		}
-		id := action + "\x00" + k
-		b := l.buckets[id]
+	for _, bk := range bs {
+		b := l.buckets[bk.id]
 		if b == nil {
-			b = rate.NewLimiter(rate.Every(rule.every), rule.burst)
-			l.buckets[id] = b
+			b = rate.NewLimiter(rate.Every(bk.rule.every), bk.rule.burst)
+			l.buckets[bk.id] = b
 		}
 		r := b.ReserveN(now, 1)
 		if d := r.DelayFrom(now); !r.OK() || d > 0 {

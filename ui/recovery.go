@@ -33,12 +33,15 @@ type RecoveryConfig struct {
 	StepUpMaxAge time.Duration
 	// SignInPerMinute and SignInBurst set the per-IP sign-in bucket; zero keeps the default.
 	SignInPerMinute, SignInBurst int
+	// StepUpWindows overrides StepUpMaxAge per action (keys: StepUpActions).
+	StepUpWindows map[string]time.Duration
 }
 
 type recoveryDepsT struct {
-	rec          *idp.Recovery
-	limits       *rateLimits
-	stepUpMaxAge time.Duration
+	rec           *idp.Recovery
+	limits        *rateLimits
+	stepUpMaxAge  time.Duration
+	stepUpWindows map[string]time.Duration
 }
 
 // ConfigureRecovery gives the server its recovery service and policy; call it before
@@ -54,7 +57,11 @@ func (s *Server) ConfigureRecovery(rec *idp.Recovery, cfg RecoveryConfig) {
 	if cfg.SignInPerMinute > 0 && cfg.SignInBurst > 0 {
 		rules[limitSignIn] = limitRule{every: time.Minute / time.Duration(cfg.SignInPerMinute), burst: cfg.SignInBurst}
 	}
-	s.recovery = &recoveryDepsT{rec: rec, limits: newRateLimits(s.now, rules), stepUpMaxAge: cfg.StepUpMaxAge}
+	windows := map[string]time.Duration{}
+	for k, v := range cfg.StepUpWindows {
+		windows[k] = v
+	}
+	s.recovery = &recoveryDepsT{rec: rec, limits: newRateLimits(s.now, rules), stepUpMaxAge: cfg.StepUpMaxAge, stepUpWindows: windows}
 }
 
 func (s *Server) recoveryDeps() *recoveryDepsT { return s.recovery }
@@ -186,7 +193,8 @@ func (s *Server) recoveryFinish(w http.ResponseWriter, r *http.Request) {
 	}
 	out := map[string]any{"status": "pending", "redirect_to": "/recovery/done?state=pending&due=" + res.DueAt.UTC().Format(time.RFC3339)}
 	if res.Active {
-		out = map[string]any{"status": "active", "redirect_to": "/recovery/done?state=active"}
+		// The used code's whole set was replaced (SA-05e): the new codes are shown once, here.
+		out = map[string]any{"status": "active", "redirect_to": "/recovery/done?state=active", "recovery_codes": res.Codes}
 	} else {
 		out["due_at"] = res.DueAt.UTC().Format(time.RFC3339)
 	}

@@ -63,55 +63,43 @@ func (s *Server) securityPage(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) securityView(ctx context.Context, b *browserSession) (templates.AccountSecurityView, error) {
 	v := templates.AccountSecurityView{Page: s.page(b, "Security")}
-	pending, err := s.idp.PendingActions(ctx, b.row.AccountID)
+	pending, err := s.idp.PendingChanges(ctx, b.row.AccountID)
 	if err != nil {
 		return v, err
 	}
 	for _, p := range pending {
-		v.Pending = append(v.Pending, templates.PendingItem{ID: p.ID, What: idp.PendingKindText(p.Kind),
+		v.Pending = append(v.Pending, templates.PendingItem{ID: p.ID, What: pendingText(p),
 			CreatedAt: p.CreatedAt.Format(timeFormat), DueAt: p.DueAt.Format(timeFormat)})
 	}
 	if v.UnusedCodes, err = s.idp.UnusedRecoveryCodes(ctx, b.row.AccountID); err != nil {
 		return v, err
 	}
-	v.Banner = s.pendingBanner(len(pending))
+	v.Banner = s.pendingBannerFor(ctx, b.row.AccountID)
 	return v, nil
 }
 
-// pendingBanner is the notice every signed-in page should show while changes are pending
-// (issue 5): pages.go can set Page.Banner from s.PendingBanner.
-func (s *Server) pendingBanner(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return "A change to your account is pending. If you did not ask for it, cancel it on the Security page."
-}
-
-// PendingBanner returns the banner text for accountID ("" when nothing is pending).
+// PendingBanner returns the banner text for accountID ("" when nothing is pending): the notice
+// every signed-in page should show while changes are pending (issue 5).
 func (s *Server) PendingBanner(ctx context.Context, accountID string) string {
-	pending, err := s.idp.PendingActions(ctx, accountID)
-	if err != nil {
-		return ""
-	}
-	return s.pendingBanner(len(pending))
+	return s.pendingBannerFor(ctx, accountID)
 }
 
-// signedInForm is the common guard of the signed-in POST routes here: CSRF, a session, and a
-// fresh step-up.
-func (s *Server) signedInStepUp(w http.ResponseWriter, r *http.Request) (*browserSession, bool) {
+// signedInStepUp is the common guard of the signed-in POST routes here: CSRF, a session, and a
+// step-up within action's window ("": the default window).
+func (s *Server) signedInStepUp(w http.ResponseWriter, r *http.Request, action string) (*browserSession, bool) {
 	b, err := s.ceremonySession(r)
 	if err != nil {
 		s.fail(w, r, err)
 		return nil, false
 	}
-	if !s.requireStepUp(w, r, b, 0) {
+	if !s.requireStepUpFor(w, r, b, action) {
 		return nil, false
 	}
 	return b, true
 }
 
 func (s *Server) pendingCancel(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.signedInStepUp(w, r)
+	b, ok := s.signedInStepUp(w, r, "")
 	if !ok {
 		return
 	}
@@ -127,7 +115,7 @@ func (s *Server) pendingCancel(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) regenerateCodes(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.signedInStepUp(w, r)
+	b, ok := s.signedInStepUp(w, r, StepUpRegenerateCodes)
 	if !ok {
 		return
 	}
@@ -150,7 +138,7 @@ func (s *Server) regenerateCodes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) adminRecoveryLink(w http.ResponseWriter, r *http.Request) {
-	b, ok := s.signedInStepUp(w, r)
+	b, ok := s.signedInStepUp(w, r, StepUpAdmin)
 	if !ok {
 		return
 	}

@@ -28,7 +28,8 @@ type Config struct {
 	CSRFKey    []byte
 	// TrustedProxies may set X-Forwarded-For; nobody else can.
 	TrustedProxies []netip.Prefix
-	MaxBodyBytes   int64 // default 64 KiB
+	MaxBodyBytes   int64  // default 64 KiB
+	Limits         Limits // in-flight caps, JSON nesting, rate-limit store (ui/limits.go)
 
 	secure bool
 	origin string
@@ -44,6 +45,7 @@ func (c *Config) defaults() error {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 64 << 10
 	}
+	c.Limits.defaults()
 	u, err := url.Parse(c.Issuer)
 	if err != nil || u.Host == "" {
 		return errors.New("ui: issuer must be an absolute URL")
@@ -72,6 +74,7 @@ type Server struct {
 	handler  http.Handler
 	recovery *recoveryDepsT // recovery, step-up and rate limits (ui/recovery.go)
 	admin    adminState     // the admin console's settings and caches (ui/admin_settings.go)
+	cors     *corsAllowList // CORS allow-list of the token endpoints (ui/cors.go)
 }
 
 // New wires the routes. The oidc provider needs ErrorPage as its renderer; build it with
@@ -118,13 +121,14 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	s.mountOIDCSession(mux)
 	s.mountAdmin(mux)
 	s.mountRecovery(mux)
+	s.shareRateLimits()
 
 	mux.Handle("GET /static/", http.StripPrefix("/static/", staticHandler()))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) })
-	mux.HandleFunc("GET /readyz", s.ready)
+	// /healthz, /readyz, /metrics and /debug/pprof are served only by the management listener
+	// (internal/metrics): here they fall through to the 404 page (SECURITY RL-14).
 	// Method-less patterns for POST-only routes: a GET there is 405, not the catch-all 404.
 	for _, p := range []string{"/logout", "/webauthn/signup/begin", "/webauthn/signup/finish", "/webauthn/login/begin",
-		"/webauthn/login/finish", "/oauth2/token", "/oauth2/revoke", "/oauth2/introspect"} {
+		"/webauthn/login/finish", "/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/par"} {
 		mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", http.MethodPost)
 			s.fail(w, r, errMethod)
@@ -142,13 +146,14 @@ func (s *Server) SetProvider(op *oidc.Provider) {
 	// An app's POST to the authorization and end-session endpoints is cross-site by design and
 	// does what the GET form does; /oauth2/logout/confirm stays protected.
 	for _, p := range []string{"/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo",
-		"/oauth2/authorize", "/oauth2/logout"} {
+		"/oauth2/par", "/oauth2/authorize", "/oauth2/logout"} {
 		cop.AddInsecureBypassPattern("POST " + p)
 	}
 	cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errForbiddenCSRF)
 	}))
-	s.handler = s.withBase(cop.Handler(mux))
+	s.cors = newCORSAllowList(s.st, s.now)
+	s.handler = s.withBase(s.withLimits(s.withCORS(cop.Handler(mux))))
 }
 
 // Handler is the whole HTTP surface.
@@ -164,15 +169,4 @@ func staticHandler() http.Handler {
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		fs.ServeHTTP(w, r)
 	})
-}
-
-func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Cache-Control", "no-store")
-	if err := s.st.Ping(r.Context()); err != nil {
-		s.log.WarnContext(r.Context(), "not ready", "err", err.Error())
-		w.Header().Set("Retry-After", "1")
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable"})
-		return
-	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }

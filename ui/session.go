@@ -142,6 +142,15 @@ func (s *sessionStore) newRow(row *store.Session) (string, error) {
 		return "", err
 	}
 	id := base64.RawURLEncoding.EncodeToString(b)
+	if row.Family == "" {
+		// A new OP session; a rotation has set the old row's family already. Random, not
+		// derived from the id, so nothing about the cookie can be read from it.
+		f := make([]byte, 16)
+		if _, err := rand.Read(f); err != nil {
+			return "", err
+		}
+		row.Family = base64.RawURLEncoding.EncodeToString(f)
+	}
 	now := s.now().UTC()
 	row.ID = hashID(id)
 	row.CreatedAt, row.LastSeenAt, row.ExpiresAt = now, now, now.Add(s.absolute)

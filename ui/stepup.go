@@ -22,6 +22,52 @@ const DefaultStepUpMaxAge = 5 * time.Minute
 
 const codeStepUpRequired = "step_up_required"
 
+// Sensitive actions with their own step-up window (RecoveryConfig.StepUpWindows); an action
+// without one uses StepUpMaxAge.
+const (
+	StepUpAddPasskey      = "add_passkey"
+	StepUpRemovePasskey   = "remove_passkey"
+	StepUpChangeEmail     = "change_email"
+	StepUpRegenerateCodes = "regenerate_codes"
+	StepUpDeleteAccount   = "delete_account"
+	StepUpEndSessions     = "end_sessions"
+	StepUpAdmin           = "admin"
+)
+
+// StepUpActions lists the actions a step-up window can be configured for.
+var StepUpActions = []string{StepUpAddPasskey, StepUpRemovePasskey, StepUpChangeEmail, StepUpRegenerateCodes,
+	StepUpDeleteAccount, StepUpEndSessions, StepUpAdmin}
+
+// stepUpWindow is the step-up window of action ("" or unknown: the default window).
+func (s *Server) stepUpWindow(action string) time.Duration {
+	d := s.recoveryDeps()
+	if w, ok := d.stepUpWindows[action]; ok && w > 0 {
+		return w
+	}
+	return d.stepUpMaxAge
+}
+
+// requireStepUpFor is requireStepUp with action's window.
+func (s *Server) requireStepUpFor(w http.ResponseWriter, r *http.Request, b *browserSession, action string) bool {
+	return s.requireStepUp(w, r, b, s.stepUpWindow(action))
+}
+
+// stepUpAge carries the window a refused action needed, for the max_age of the answer.
+type stepUpAge time.Duration
+
+func (a stepUpAge) Error() string { return "step-up older than " + time.Duration(a).String() }
+
+// requireRecentAuthFor is requireRecentAuth with action's window; the refusal carries the
+// window so accountFail can answer its max_age.
+func (s *Server) requireRecentAuthFor(b *browserSession, action string) error {
+	window := s.stepUpWindow(action)
+	age := s.now().Sub(b.row.AuthTime)
+	if b.row.AuthTime.IsZero() || age < 0 || age > window {
+		return errStepUpRequired.Wrap(stepUpAge(window))
+	}
+	return nil
+}
+
 // requireStepUp reports whether b's latest assertion is at most maxAge old (0: the default
 // window). Otherwise it answers 401 {"error":"step_up_required","max_age":N} (RFC 9470 §3
 // style) and the caller must stop without changing anything.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
@@ -25,68 +23,15 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 func clientsCmd(ctx context.Context, args []string, stdout io.Writer, environ []string) error {
 	if len(args) == 0 {
-		return errors.New("usage: keyward clients add|list|remove")
+		return errors.New("usage: keyward clients add|update|show|list|remove")
 	}
 	switch args[0] {
 	case "add":
-		var redirects, postLogout, scopes stringList
-		var name string
-		var public, firstParty bool
-		path, pos, err := parseFlags("clients add", args[1:], func(fs *flag.FlagSet) {
-			fs.Var(&redirects, "redirect-uri", "allowed redirect URI (repeatable)")
-			fs.Var(&postLogout, "post-logout-redirect-uri", "allowed post-logout redirect URI (repeatable)")
-			fs.Var(&scopes, "scope", "allowed scope (repeatable; default openid profile email offline_access)")
-			fs.StringVar(&name, "name", "", "display name shown on the consent page")
-			fs.BoolVar(&public, "public", false, "public client (SPA or native app: no secret, PKCE)")
-			fs.BoolVar(&firstParty, "first-party", false, "skip the consent page")
-		})
-		if err != nil {
-			return err
-		}
-		if len(pos) != 1 {
-			return errors.New("usage: keyward clients add CLIENT_ID --redirect-uri URI [--name N] [--public] [--first-party]")
-		}
-		cfg, st, err := prepare(ctx, path, environ)
-		if err != nil {
-			return err
-		}
-		defer st.Close()
-		// Validate the new client exactly like a config-file client.
-		probe := cfg
-		probe.Clients = []app.ClientConfig{{ID: pos[0], RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout, Public: public, Secret: strings.Repeat("x", 32)}}
-		if public {
-			probe.Clients[0].Secret = ""
-		}
-		if err := probe.Validate(); err != nil {
-			return err
-		}
-		now := time.Now().UTC()
-		c := &store.Client{ID: pos[0], Name: name, RedirectURIs: redirects, PostLogoutRedirectURIs: postLogout,
-			Scopes: scopes, Public: public, FirstParty: firstParty, Source: "cli", CreatedAt: now, UpdatedAt: now}
-		var secret string
-		if !public {
-			b := make([]byte, 32) // 256 bits: a keyed hash is then as strong as any slow hash
-			if _, err := rand.Read(b); err != nil {
-				return err
-			}
-			secret = base64.RawURLEncoding.EncodeToString(b)
-			a, err := app.New(ctx, cfg, st, slog.New(slog.DiscardHandler), time.Now)
-			if err != nil {
-				return err
-			}
-			c.SecretHash = a.Provider.HashSecret(secret)
-		}
-		if err := st.CreateClient(ctx, c); err != nil {
-			if errors.Is(err, store.ErrAlreadyExists) {
-				return fmt.Errorf("client %q already exists", c.ID)
-			}
-			return err
-		}
-		fmt.Fprintf(stdout, "client_id: %s\n", c.ID)
-		if secret != "" {
-			fmt.Fprintf(stdout, "client_secret: %s\n(shown once: Keyward stores only a hash)\n", secret)
-		}
-		return nil
+		return clientsAdd(ctx, args[1:], stdout, environ)
+	case "update":
+		return clientsUpdate(ctx, args[1:], stdout, environ)
+	case "show":
+		return clientsShow(ctx, args[1:], stdout, environ)
 	case "list":
 		return withStore(ctx, "clients list", args[1:], environ, func(ctx context.Context, _ app.Config, st store.Store, _ []string) error {
 			cs, err := st.ListClients(ctx)

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -64,6 +65,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 		return usersCmd(ctx, args, stdout, environ)
 	case "keys":
 		return keysCmd(ctx, args, stdout, environ)
+	case "store":
+		return storeCmd(ctx, args, stdout, environ)
 	case "loadtest":
 		return loadtestCmd(ctx, args, stdout, stderr, environ)
 	case "version", "--version":
@@ -158,12 +161,14 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	}
 	defer st.Close()
 	log := newLogger(cfg, stderr)
-	a, err := app.New(ctx, cfg, st, log, time.Now)
+	// Never backwards: a wall clock stepped back must not revive what has expired (RL-08).
+	now := app.SteadyClock(time.Now, app.MonotonicSince(time.Now()))
+	a, err := app.New(ctx, cfg, st, log, now)
 	if err != nil {
 		return err
 	}
 	// Counters fed by every committed audit event, so /metrics matches the audit table.
-	m := metrics.New(metrics.Options{Store: st, Log: log, Now: time.Now})
+	m := metrics.New(metrics.Options{Store: st, Log: log, Now: now})
 	a.IDP.ObserveAudit(m.Observe)
 	a.UI.SetSettings(cfg.Settings())
 	if token, ok, err := a.IDP.EnsureSetupInvite(ctx); err != nil {
@@ -176,15 +181,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	srv := &http.Server{
-		Handler:           a.Handler(),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       15 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       120 * time.Second,
-		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
+	// Phase timeouts and header bound from the limits.* keys (SECURITY RL-09).
+	srv := a.PublicServer(slog.NewLogLogger(log.Handler(), slog.LevelWarn))
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		return err
@@ -194,7 +192,8 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 	go a.RunBackground(bg)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
-	msrv, err := serveManagement(cfg, a, m, log, errc)
+	var draining atomic.Bool
+	msrv, err := serveManagement(cfg, a, m, log, errc, &draining)
 	if err != nil {
 		return err
 	}
@@ -206,27 +205,55 @@ func serve(ctx context.Context, args []string, stderr io.Writer, environ []strin
 		return err
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: draining in-flight requests")
+	return shutdown(srv, msrv, &draining, cfg.Server, cancelBG, log)
+}
+
+// shutdown is the SIGTERM path (SECURITY RL-05): /readyz answers 503 at once so a load
+// balancer stops routing here, requests are still served for shutdown_delay, then the
+// listeners close and in-flight requests get shutdown_timeout to finish. A second SIGTERM or
+// interrupt exits at once. The caller's deferred store Close then checkpoints the SQLite WAL.
+func shutdown(srv, msrv *http.Server, draining *atomic.Bool, sc app.ServerConfig, cancelBG func(), log *slog.Logger) error {
+	draining.Store(true)
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	go func() {
+		if _, ok := <-again; ok {
+			log.Warn("second signal: exiting without draining")
+			os.Exit(1)
+		}
+	}()
+	log.Info("shutting down: /readyz answers 503, draining in-flight requests",
+		"shutdown_delay", sc.ShutdownDelay.String(), "shutdown_timeout", sc.ShutdownTimeout.String())
+	if sc.ShutdownDelay > 0 {
+		time.Sleep(sc.ShutdownDelay) // the load balancer's detection time: keep serving meanwhile
+	}
 	cancelBG()
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), sc.ShutdownTimeout)
 	defer cancel()
+	// The public listener first: the management one keeps answering 503 on /readyz meanwhile.
+	err := srv.Shutdown(shutdownCtx)
 	if msrv != nil {
 		_ = msrv.Shutdown(shutdownCtx)
 	}
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	log.Info("shutdown complete")
 	return nil
 }
 
 // serveManagement starts the management listener (/metrics, /healthz, /readyz) when
 // management_listen is set. It is a listener of its own so the public one never serves
 // operational endpoints (SECURITY RL-14); nil when turned off.
-func serveManagement(cfg app.Config, a *app.App, m *metrics.Metrics, log *slog.Logger, errc chan<- error) (*http.Server, error) {
+func serveManagement(cfg app.Config, a *app.App, m *metrics.Metrics, log *slog.Logger, errc chan<- error, draining *atomic.Bool) (*http.Server, error) {
 	if cfg.ManagementListen == "" {
 		return nil, nil
 	}
 	ready := func(ctx context.Context) error {
+		if draining.Load() {
+			return errors.New("shutting down")
+		}
 		if err := a.Store.Ping(ctx); err != nil {
 			return err
 		}

@@ -88,7 +88,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		RPID: u.Hostname(), RPDisplayName: cfg.RPName, RPOrigins: []string{origin},
 		CeremonyTimeout: cfg.CeremonyTimeout, Registration: cfg.Registration,
 		EnumerationKey: derive(cfg.Secret, labelEnumeration), Mailer: mailer,
-		AllowedAAGUIDs: cfg.Passkeys.AllowedAAGUIDs,
+		AllowedAAGUIDs: cfg.Passkeys.AllowedAAGUIDs, ChangeCoolingOff: cfg.Recovery.ChangeCoolingOff,
 	}, st, log, now)
 	if err != nil {
 		return nil, err
@@ -108,6 +108,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		SessionIdle: cfg.Session.IdleTimeout, SessionAbsolute: cfg.Session.AbsoluteTimeout,
 		CookieKeys: [][]byte{derive(cfg.Secret, labelCookieHash), derive(cfg.Secret, labelCookieBlock)},
 		CSRFKey:    derive(cfg.Secret, labelCSRF), TrustedProxies: proxies,
+		Limits: cfg.Limits.ui(),
 	}, st, id, log, now)
 	if err != nil {
 		return nil, err
@@ -119,7 +120,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 	}
 	a.Recovery = rec
 	srv.ConfigureRecovery(rec, ui.RecoveryConfig{StepUpMaxAge: cfg.Recovery.StepUpMaxAge,
-		SignInPerMinute: cfg.Recovery.SignInPerMinute, SignInBurst: cfg.Recovery.SignInBurst})
+		SignInPerMinute: cfg.Recovery.SignInPerMinute, SignInBurst: cfg.Recovery.SignInBurst,
+		StepUpWindows: cfg.Recovery.StepUpWindows.byAction()})
 
 	keys, err := oidc.NewKeys(ctx, st, derive(cfg.Secret, labelKEK), now)
 	if err != nil {
@@ -130,6 +132,7 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		IDTokenTTL: cfg.Tokens.IDTokenTTL, AuthCodeTTL: cfg.Tokens.AuthCodeTTL, KeyRetention: cfg.Tokens.KeyRetention,
 		RefreshTokenMaxLifetime: cfg.Tokens.RefreshTokenMaxLifetime, KeyRotationInterval: cfg.Tokens.KeyRotationInterval,
 		GlobalSecret: derive(cfg.Secret, labelGlobalSecret), ClientSecretKey: derive(cfg.Secret, labelClientSecret),
+		RequirePAR: cfg.OAuth.RequirePushedAuthorizationRequests, BackchannelWait: cfg.OAuth.BackchannelLogoutWait,
 	}, st, keys, log, now, srv.RenderError)
 	if err != nil {
 		return nil, err
@@ -163,11 +166,9 @@ func (a *App) syncClients(ctx context.Context) error {
 				return fmt.Errorf("clients %s: secret_file: %w", cc.ID, err)
 			}
 		}
-		c := &store.Client{ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
-			GrantTypes: cc.GrantTypes, Scopes: cc.Scopes, Public: cc.Public, FirstParty: cc.FirstParty,
-			IDTokenSignedAlg: cc.IDTokenSignedAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI,
-			TokenEndpointAuthMethod: cc.TokenEndpointAuthMethod, Source: "config", CreatedAt: now, UpdatedAt: now}
-		if !cc.Public {
+		c := cc.StoreClient()
+		c.CreatedAt, c.UpdatedAt = now, now
+		if !cc.Public && cc.TokenEndpointAuthMethod != oidc.AuthPrivateKeyJWT {
 			c.SecretHash = a.Provider.HashSecret(secret)
 		}
 		old, err := a.Store.GetClient(ctx, cc.ID)
@@ -204,6 +205,8 @@ func (a *App) RunBackground(ctx context.Context) {
 	defer pending.Stop()
 	defer purge.Stop()
 	defer reload.Stop()
+	// Back-channel logouts go out from the store's outbox, on every replica (RL-11).
+	go a.Provider.RunLogoutDelivery(ctx)
 	for {
 		select {
 		case <-ctx.Done():
@@ -214,6 +217,11 @@ func (a *App) RunBackground(ctx context.Context) {
 				a.log.WarnContext(ctx, "purge failed", "err", err.Error())
 			} else if n > 0 {
 				a.log.InfoContext(ctx, "purged expired rows", "rows", n)
+			}
+			if n, err := a.Provider.PurgeLogouts(ctx); err != nil {
+				a.log.WarnContext(ctx, "purge of finished back-channel logouts failed", "err", err.Error())
+			} else if n > 0 {
+				a.log.InfoContext(ctx, "purged finished back-channel logouts", "rows", n)
 			}
 		case <-pending.C:
 			// Safe on every replica at once: each due action is claimed by one of them.

@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+
+	"github.com/keyward/keyward/oidc"
+	"github.com/keyward/keyward/store"
 )
 
 // Config is the whole configuration file. Every key is documented in config.example.yaml and
@@ -48,10 +51,25 @@ type Config struct {
 	Mail            MailConfig     `yaml:"mail"`
 	Recovery        RecoveryConfig `yaml:"recovery"`
 	Passkeys        PasskeysConfig `yaml:"passkeys"`
+	Limits          LimitsConfig   `yaml:"limits"` // RL-09 (limits.go)
+
+	// OAuth is server-wide OAuth policy.
+	OAuth struct {
+		// RequirePushedAuthorizationRequests accepts authorization requests only by a pushed
+		// request_uri (RFC 9126), for every client.
+		RequirePushedAuthorizationRequests bool `yaml:"require_pushed_authorization_requests"`
+		// BackchannelLogoutWait is how long a logout waits for the first back-channel delivery
+		// attempt before it redirects (OC-10: relying apps hear of the logout first); apps
+		// still unanswered then are retried from the outbox (RL-11). 0 does not wait.
+		BackchannelLogoutWait time.Duration `yaml:"backchannel_logout_wait"`
+	} `yaml:"oauth"`
 
 	// ManagementListen serves /metrics, /healthz and /readyz apart from the public listener
 	// (SECURITY RL-14); empty turns it off.
 	ManagementListen string `yaml:"management_listen"`
+
+	// Server is the shutdown behaviour behind a load balancer (SECURITY RL-05).
+	Server ServerConfig `yaml:"server"`
 
 	// Sources records where each key's value came from (default, file, env), for `config check`
 	// and the console; keys absent from it are defaults.
@@ -79,6 +97,33 @@ type ClientConfig struct {
 	// TokenEndpointAuthMethod: client_secret_basic (default), client_secret_post, or none
 	// (public clients).
 	TokenEndpointAuthMethod string `yaml:"token_endpoint_auth_method"`
+	// Client keys for private_key_jwt: an inline JSON Web Key Set or a URL serving one, and
+	// the alg its assertions must use (empty: any Keyward supports).
+	JWKS                        string `yaml:"jwks"`
+	JWKSURI                     string `yaml:"jwks_uri"`
+	TokenEndpointAuthSigningAlg string `yaml:"token_endpoint_auth_signing_alg"`
+	// RequirePAR accepts the client's authorization requests only through PAR (RFC 9126).
+	RequirePAR bool `yaml:"require_pushed_authorization_requests"`
+	// AccessTokenFormat is opaque (default) or jwt (RFC 9068). The lifetimes override the
+	// tokens.* defaults for this client (bounds in docs/configuration.md).
+	AccessTokenFormat    string        `yaml:"access_token_format"`
+	AccessTokenLifetime  time.Duration `yaml:"access_token_lifetime"`
+	RefreshTokenLifetime time.Duration `yaml:"refresh_token_lifetime"`
+	IDTokenLifetime      time.Duration `yaml:"id_token_lifetime"`
+	// AllowedOrigins may call the token, UserInfo and revocation endpoints from a browser.
+	AllowedOrigins []string `yaml:"allowed_origins"`
+}
+
+// StoreClient is the store record the file declares (without its secret hash).
+func (cc ClientConfig) StoreClient() *store.Client {
+	return &store.Client{ID: cc.ID, Name: cc.Name, RedirectURIs: cc.RedirectURIs, PostLogoutRedirectURIs: cc.PostLogoutRedirectURIs,
+		GrantTypes: cc.GrantTypes, Scopes: cc.Scopes, Public: cc.Public, FirstParty: cc.FirstParty,
+		IDTokenSignedAlg: cc.IDTokenSignedAlg, BackchannelLogoutURI: cc.BackchannelLogoutURI,
+		TokenEndpointAuthMethod: cc.TokenEndpointAuthMethod, JWKS: cc.JWKS, JWKSURI: cc.JWKSURI,
+		TokenEndpointAuthSigningAlg: cc.TokenEndpointAuthSigningAlg, RequirePAR: cc.RequirePAR,
+		AccessTokenFormat: cc.AccessTokenFormat, AccessTokenLifetime: cc.AccessTokenLifetime,
+		RefreshTokenLifetime: cc.RefreshTokenLifetime, IDTokenLifetime: cc.IDTokenLifetime,
+		AllowedOrigins: cc.AllowedOrigins, Source: "config"}
 }
 
 // DefaultConfig is the zero-config setup: http://localhost:8080 on a SQLite file.
@@ -87,6 +132,7 @@ func DefaultConfig() Config {
 	c.Issuer = "http://localhost:8080"
 	c.Listen = "127.0.0.1:8080"
 	c.ManagementListen = "127.0.0.1:9090"
+	c.Server.ShutdownTimeout = 15 * time.Second
 	c.Database = "sqlite:keyward.db"
 	c.Registration = "invite"
 	c.RPName = "Keyward"
@@ -98,6 +144,7 @@ func DefaultConfig() Config {
 	c.Tokens.RefreshTokenTTL = 30 * 24 * time.Hour
 	c.Tokens.IDTokenTTL = time.Hour
 	c.Tokens.AuthCodeTTL = 2 * time.Minute
+	c.OAuth.BackchannelLogoutWait = 2 * time.Second
 	c.Tokens.KeyRetention = 7 * 24 * time.Hour
 	c.Tokens.RefreshTokenMaxLifetime = 90 * 24 * time.Hour
 	c.CeremonyTimeout = 5 * time.Minute
@@ -109,7 +156,18 @@ func DefaultConfig() Config {
 	c.Recovery.SchedulerInterval = time.Minute
 	c.Recovery.SignInPerMinute = 600
 	c.Recovery.SignInBurst = 100
+	c.Recovery.ChangeCoolingOff = 24 * time.Hour
+	c.Limits = defaultLimits()
 	return c
+}
+
+// ServerConfig is what happens on SIGTERM: /readyz answers 503 at once, requests are still
+// served for ShutdownDelay (set it to at least the load balancer's health-check interval
+// times its failure threshold, so no request is sent to a closed listener), then the
+// listeners close and in-flight requests get up to ShutdownTimeout to finish.
+type ServerConfig struct {
+	ShutdownDelay   time.Duration `yaml:"shutdown_delay"`
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 }
 
 // MailConfig is the SMTP relay. With no host, messages are logged instead of sent (the link
@@ -140,6 +198,10 @@ type RecoveryConfig struct {
 	// bucket: a limited client waits, it is never locked out).
 	SignInPerMinute int `yaml:"signin_per_minute"`
 	SignInBurst     int `yaml:"signin_burst"`
+	// ChangeCoolingOff delays an email change, an account deletion and the removal of the last
+	// passkey; StepUpWindows overrides step_up_max_age per action (stepup.go).
+	ChangeCoolingOff time.Duration       `yaml:"change_cooling_off"`
+	StepUpWindows    StepUpWindowsConfig `yaml:"step_up_windows"`
 }
 
 // Validate reports every problem, one line each, naming the key.
@@ -163,6 +225,12 @@ func (c Config) Validate() error {
 	}
 	if err := checkManagementListen(c); err != nil {
 		bad("management_listen", "%v", err)
+	}
+	if c.Server.ShutdownDelay < 0 {
+		bad("server.shutdown_delay", "must not be negative")
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		bad("server.shutdown_timeout", "must be a positive duration")
 	}
 	if !strings.HasPrefix(c.Database, "sqlite:") && !strings.HasPrefix(c.Database, "postgres://") && !strings.HasPrefix(c.Database, "postgresql://") {
 		bad("database", "must be sqlite:PATH or postgres://…")
@@ -196,6 +264,7 @@ func (c Config) Validate() error {
 			bad(key, "must be a positive duration")
 		}
 	}
+	c.Limits.validate(bad)
 	pos("session.idle_timeout", c.Session.IdleTimeout)
 	pos("session.absolute_timeout", c.Session.AbsoluteTimeout)
 	pos("tokens.access_token_ttl", c.Tokens.AccessTokenTTL)
@@ -209,6 +278,7 @@ func (c Config) Validate() error {
 		bad("recovery.signin_per_minute", "signin_per_minute and signin_burst must be at least 1")
 	}
 	pos("recovery.step_up_max_age", c.Recovery.StepUpMaxAge)
+	c.Recovery.validateAccountChanges(bad)
 	if c.Recovery.CoolingOff < time.Hour {
 		bad("recovery.cooling_off", "must be at least 1h")
 	}
@@ -228,6 +298,9 @@ func (c Config) Validate() error {
 	}
 	if c.Mail.Username != "" && c.Mail.PasswordFile == "" {
 		bad("mail.password_file", "is required with mail.username")
+	}
+	if c.OAuth.BackchannelLogoutWait < 0 || c.OAuth.BackchannelLogoutWait > 10*time.Second {
+		bad("oauth.backchannel_logout_wait", "must be between 0 and 10s (a person waits this long at logout)")
 	}
 	if c.Tokens.AuthCodeTTL > 10*time.Minute {
 		bad("tokens.auth_code_ttl", "must be at most 10m (ASVS 10.4.3)")
@@ -252,8 +325,12 @@ func (c Config) Validate() error {
 		if cl.Public && (cl.Secret != "" || cl.SecretFile != "") {
 			bad(key, "a public client has no secret")
 		}
-		if !cl.Public && cl.Secret == "" && cl.SecretFile == "" {
+		keyAuth := cl.TokenEndpointAuthMethod == oidc.AuthPrivateKeyJWT
+		if !cl.Public && !keyAuth && cl.Secret == "" && cl.SecretFile == "" {
 			bad(key, "a confidential client needs secret or secret_file")
+		}
+		if keyAuth && (cl.Secret != "" || cl.SecretFile != "") {
+			bad(key, "a private_key_jwt client has no secret")
 		}
 		if cl.Secret != "" && len(cl.Secret) < 32 {
 			bad(key+".secret", "must be at least 32 characters (use `openssl rand -base64 32`)")
@@ -271,17 +348,10 @@ func (c Config) Validate() error {
 		default:
 			bad(key+".id_token_signed_response_alg", "must be RS256 or ES256")
 		}
-		switch cl.TokenEndpointAuthMethod {
-		case "", "client_secret_basic", "client_secret_post":
-			if cl.Public && cl.TokenEndpointAuthMethod != "" {
-				bad(key+".token_endpoint_auth_method", "a public client authenticates with none")
-			}
-		case "none":
-			if !cl.Public {
-				bad(key+".token_endpoint_auth_method", "none is only for public clients")
-			}
-		default:
-			bad(key+".token_endpoint_auth_method", "must be client_secret_basic, client_secret_post or none")
+		// Authentication method, keys, token lifetimes and format, allowed origins: the same
+		// rules as the console and the CLI.
+		for _, fe := range oidc.CheckClient(cl.StoreClient(), oidc.ServerLimits{RefreshMax: c.Tokens.RefreshTokenMaxLifetime, KeyRetention: c.Tokens.KeyRetention}) {
+			bad(key+"."+fe.Field, "%s", fe.Message)
 		}
 		if cl.BackchannelLogoutURI != "" {
 			if u, err := url.Parse(cl.BackchannelLogoutURI); err != nil || u.Host == "" || u.Fragment != "" ||

@@ -13,20 +13,27 @@ import (
 const Other = "other"
 
 // Audit event names this package reads. The idp constants are used where they exist; the rest
-// are the names other parts of Keyward write (ui logout, the admin console) or will write
-// (recovery and pending actions, issue 5).
+// are the names other parts of Keyward write (ui logout, the admin console).
+//
+// Recovery as idp records it: a link is sent (started); the passkey made from it is either
+// active at once (with a recovery code: recovery.completed) or waits as a pending action
+// (recovery.pending), and both count as completed; cancelling that pending action is the
+// recovery's cancellation.
 const (
 	eventPasskeyRegistered = "passkey.registered"
 	eventPasskeyRevoked    = "passkey.revoked"
 	eventPasskeyRenamed    = "passkey.renamed"
 	eventEmailChanged      = "account.email_changed"
-	eventRecoveryStarted   = "recovery.started"
-	eventRecoveryCompleted = "recovery.completed"
-	eventRecoveryCancelled = "recovery.cancelled"
-	eventPendingCreated    = "pending_action.created"
-	eventPendingCancelled  = "pending_action.cancelled"
-	eventPendingExecuted   = "pending_action.executed"
+	eventRecoveryStarted   = idp.EventRecoveryLinkSent
+	eventRecoveryCompleted = idp.EventRecoveryCompleted
+	eventRecoveryPending   = idp.EventRecoveryPending
+	eventPendingCreated    = idp.EventPendingCreated
+	eventPendingCancelled  = idp.EventPendingCancelled
+	eventPendingExecuted   = idp.EventPendingExecuted
 )
+
+// pendingChangeKinds names idp's pending-action kinds as account-change kinds.
+var pendingChangeKinds = map[string]string{idp.PendingActivateRecoveryPasskey: "new_device_after_recovery"}
 
 // Sign-in routes.
 const (
@@ -158,10 +165,12 @@ func RecoveryStage(e store.AuditEvent) (string, bool) {
 	switch e.Event {
 	case eventRecoveryStarted:
 		return "started", true
-	case eventRecoveryCompleted:
+	case eventRecoveryCompleted, eventRecoveryPending:
 		return "completed", true
-	case eventRecoveryCancelled:
-		return "cancelled", true
+	case eventPendingCancelled:
+		if detailOf(e).Kind == idp.PendingActivateRecoveryPasskey {
+			return "cancelled", true
+		}
 	}
 	return "", false
 }
@@ -187,6 +196,9 @@ func AccountChange(e store.AuditEvent) (kind, outcome string, ok bool) {
 		return "email_change", "done", true
 	case eventPendingCreated, eventPendingCancelled, eventPendingExecuted:
 		kind = detailOf(e).Kind
+		if k, ok := pendingChangeKinds[kind]; ok {
+			kind = k
+		}
 		if !slices.Contains(ChangeKinds, kind) {
 			kind = Other
 		}

@@ -67,11 +67,11 @@ func TestFunnelAndChanges(t *testing.T) {
 		stages(idp.EventSignupCompleted) != "passkey_created,completed" || stages(idp.EventLoginSucceeded) != "" {
 		t.Error("funnel stages wrong")
 	}
-	kind, outcome, ok := AccountChange(store.AuditEvent{Event: "pending_action.cancelled", Detail: []byte(`{"kind":"email_change"}`)})
+	kind, outcome, ok := AccountChange(store.AuditEvent{Event: "pending.cancelled", Detail: []byte(`{"kind":"email_change"}`)})
 	if !ok || kind != "email_change" || outcome != "cancelled" {
 		t.Errorf("pending action → %s %s %v", kind, outcome, ok)
 	}
-	kind, _, _ = AccountChange(store.AuditEvent{Event: "pending_action.created", Detail: []byte(`{"kind":"anything else"}`)})
+	kind, _, _ = AccountChange(store.AuditEvent{Event: "pending.created", Detail: []byte(`{"kind":"anything else"}`)})
 	if kind != Other {
 		t.Errorf("unknown pending kind → %q", kind)
 	}

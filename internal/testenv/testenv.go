@@ -69,6 +69,9 @@ type Options struct {
 	RealClock bool
 	// NoAdmin leaves the database empty (no first account).
 	NoAdmin bool
+	// WrapClock, when set, wraps the clock the app sees (as cmd/keyward wraps time.Now in
+	// app.SteadyClock), for the clock-jump tests of test/faults.
+	WrapClock func(now func() time.Time) func() time.Time
 }
 
 // Start runs Keyward on 127.0.0.1 with issuer http://localhost:PORT (WebAuthn needs a domain
@@ -89,6 +92,9 @@ func Start(t testing.TB, opts Options) *Env {
 	// Tests drive many ceremonies from one loopback address on a clock that does not move:
 	// the sign-in bucket is opened wide unless a test configures its own.
 	cfg.Recovery.SignInPerMinute, cfg.Recovery.SignInBurst = 1_000_000, 1_000_000
+	// Back-channel tests drive the outbox step by step (Provider.DeliverLogouts); the one
+	// that proves the wait before the post-logout redirect (OC-10) turns it back on.
+	cfg.OAuth.BackchannelLogoutWait = 0
 	cfg.Secret = make([]byte, 32)
 	_, _ = rand.Read(cfg.Secret)
 	if opts.Configure != nil {
@@ -98,6 +104,9 @@ func Start(t testing.TB, opts Options) *Env {
 	now := clock.Now
 	if opts.RealClock {
 		now = time.Now
+	}
+	if opts.WrapClock != nil {
+		now = opts.WrapClock(now)
 	}
 	ctx := context.Background()
 	st, err := app.OpenStore(ctx, cfg.Database)

@@ -115,9 +115,10 @@ func (q queries) PurgeExpired(ctx context.Context, now time.Time) (int64, error)
 			i AS (DELETE FROM interactions WHERE expires_at <= $1 RETURNING 1),
 			s AS (DELETE FROM sessions WHERE expires_at <= $1 RETURNING 1),
 			v AS (DELETE FROM invites WHERE expires_at <= $1 RETURNING 1),
-			o AS (DELETE FROM oauth_tokens WHERE expires_at <= $1 RETURNING 1)
+			o AS (DELETE FROM oauth_tokens WHERE expires_at <= $1 RETURNING 1),
+			j AS (DELETE FROM client_assertion_jtis WHERE expires_at <= $1 RETURNING 1)
 		SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM i) + (SELECT count(*) FROM s)
-			+ (SELECT count(*) FROM v) + (SELECT count(*) FROM o)`, now).Scan(&n)
+			+ (SELECT count(*) FROM v) + (SELECT count(*) FROM o) + (SELECT count(*) FROM j)`, now).Scan(&n)
 	if err != nil {
 		return 0, mapErr("purge expired", err)
 	}

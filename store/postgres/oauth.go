@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -72,25 +73,36 @@ func (q queries) RevokeOAuthTokensBySubject(ctx context.Context, subject, client
 
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
 	scopes, public, first_party, backchannel_logout_uri, id_token_signed_alg, token_endpoint_auth_method,
-	source, created_at, updated_at`
+	source, created_at, updated_at, jwks, jwks_uri, token_endpoint_auth_signing_alg, require_par,
+	access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl, allowed_origins`
 
 func scanClient(r pgx.Row) (*store.Client, error) {
 	var c store.Client
+	var at, rt, it int64
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes,
 		&c.ResponseTypes, &c.Scopes, &c.Public, &c.FirstParty, &c.BackchannelLogoutURI, &c.IDTokenSignedAlg,
-		&c.TokenEndpointAuthMethod, &c.Source, utc(&c.CreatedAt), utc(&c.UpdatedAt))
+		&c.TokenEndpointAuthMethod, &c.Source, utc(&c.CreatedAt), utc(&c.UpdatedAt), &c.JWKS, &c.JWKSURI,
+		&c.TokenEndpointAuthSigningAlg, &c.RequirePAR, &c.AccessTokenFormat, &at, &rt, &it, &c.AllowedOrigins)
 	if err != nil {
 		return nil, err
 	}
+	c.AccessTokenLifetime, c.RefreshTokenLifetime, c.IDTokenLifetime = seconds(at), seconds(rt), seconds(it)
 	return &c, nil
 }
 
+// Lifetimes are stored in whole seconds: what a person configures and what JWTs carry.
+func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }
+func ttlCol(d time.Duration) int64  { return int64(d / time.Second) }
+
 func (q queries) CreateClient(ctx context.Context, c *store.Client) error {
 	tag, err := q.db.Exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT DO NOTHING`,
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
+			$21, $22, $23, $24, $25) ON CONFLICT DO NOTHING`,
 		c.ID, c.Name, c.SecretHash, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.ResponseTypes,
 		c.Scopes, c.Public, c.FirstParty, c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod,
-		c.Source, c.CreatedAt, c.UpdatedAt)
+		c.Source, c.CreatedAt, c.UpdatedAt, c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
+		c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
+		ttlCol(c.IDTokenLifetime), c.AllowedOrigins)
 	return inserted("create client", tag, err)
 }
 
@@ -103,11 +115,16 @@ func (q queries) UpdateClient(ctx context.Context, c *store.Client) error {
 	tag, err := q.db.Exec(ctx, `UPDATE clients
 		SET name = $2, secret_hash = $3, redirect_uris = $4, post_logout_redirect_uris = $5, grant_types = $6,
 			response_types = $7, scopes = $8, public = $9, first_party = $10, backchannel_logout_uri = $11,
-			id_token_signed_alg = $12, token_endpoint_auth_method = $13, source = $14, updated_at = $15
+			id_token_signed_alg = $12, token_endpoint_auth_method = $13, source = $14, updated_at = $15,
+			jwks = $16, jwks_uri = $17, token_endpoint_auth_signing_alg = $18, require_par = $19,
+			access_token_format = $20, access_token_ttl = $21, refresh_token_ttl = $22, id_token_ttl = $23,
+			allowed_origins = $24
 		WHERE id = $1`,
 		c.ID, c.Name, c.SecretHash, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.ResponseTypes,
 		c.Scopes, c.Public, c.FirstParty, c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod,
-		c.Source, c.UpdatedAt)
+		c.Source, c.UpdatedAt, c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
+		c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
+		ttlCol(c.IDTokenLifetime), c.AllowedOrigins)
 	return one("update client", tag, err)
 }
 

@@ -40,12 +40,12 @@ func (q queries) ConsumeCeremony(ctx context.Context, sessionID, purpose string,
 // account_id is NULL for a session nobody has signed in to, so the foreign key binds only real
 // accounts; the store's empty string maps to and from it.
 const sessionCols = `id, coalesce(account_id, ''), auth_time, amr, acr, credential_id, created_at, last_seen_at,
-	expires_at, ip, user_agent, data`
+	expires_at, ip, user_agent, data, family`
 
 func scanSession(r pgx.Row) (*store.Session, error) {
 	var s store.Session
 	err := r.Scan(&s.ID, &s.AccountID, utc(&s.AuthTime), &s.AMR, &s.ACR, &s.CredentialID, utc(&s.CreatedAt),
-		utc(&s.LastSeenAt), utc(&s.ExpiresAt), &s.IP, &s.UserAgent, &s.Data)
+		utc(&s.LastSeenAt), utc(&s.ExpiresAt), &s.IP, &s.UserAgent, &s.Data, &s.Family)
 	if err != nil {
 		return nil, err
 	}
@@ -55,10 +55,10 @@ func scanSession(r pgx.Row) (*store.Session, error) {
 func (q queries) CreateSession(ctx context.Context, s *store.Session) error {
 	// guarded: a missing account fails the foreign key.
 	tag, err := q.guardedExec(ctx, `INSERT INTO sessions (id, account_id, auth_time, amr, acr, credential_id,
-			created_at, last_seen_at, expires_at, ip, user_agent, data)
-		VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING`,
+			created_at, last_seen_at, expires_at, ip, user_agent, data, family)
+		VALUES ($1, nullif($2::text, ''), $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) ON CONFLICT DO NOTHING`,
 		s.ID, s.AccountID, ts(s.AuthTime), s.AMR, s.ACR, s.CredentialID, s.CreatedAt, s.LastSeenAt,
-		ts(s.ExpiresAt), s.IP, s.UserAgent, s.Data)
+		ts(s.ExpiresAt), s.IP, s.UserAgent, s.Data, s.Family)
 	return inserted("create session", tag, err)
 }
 

@@ -38,6 +38,9 @@ func mapErr(op string, err error) error {
 		switch code & 0xff {
 		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
 			return fmt.Errorf("sqlite: %s: %w (%s)", op, store.ErrUnavailable, sqlite.ErrorCodeString[code&0xff])
+		case sqlite3.SQLITE_FULL:
+			// SQLite has rolled the statement back; nothing half-written stays (RL-10).
+			return fmt.Errorf("sqlite: %s: %w (disk full: free space on the database's file system)", op, store.ErrUnavailable)
 		}
 	}
 	return fmt.Errorf("sqlite: %s: %w", op, err)

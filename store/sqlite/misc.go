@@ -159,6 +159,7 @@ func (q *queries) PurgeExpired(ctx context.Context, now time.Time) (int64, error
 		`DELETE FROM sessions WHERE expires_at <= ?`,
 		`DELETE FROM invites WHERE expires_at <= ?`,
 		`DELETE FROM oauth_tokens WHERE expires_at <> 0 AND expires_at <= ?`,
+		`DELETE FROM client_assertion_jtis WHERE expires_at <= ?`,
 	}
 	var total int64
 	err := q.atomic(ctx, op, func(x querier) error {

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"time"
 
 	"github.com/keyward/keyward/store"
 )
@@ -69,27 +70,38 @@ func (q *queries) RevokeOAuthTokensBySubject(ctx context.Context, subject, clien
 
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types,
 	response_types, scopes, public, first_party, backchannel_logout_uri, id_token_signed_alg,
-	token_endpoint_auth_method, source, created_at, updated_at`
+	token_endpoint_auth_method, source, created_at, updated_at, jwks, jwks_uri,
+	token_endpoint_auth_signing_alg, require_par, access_token_format, access_token_ttl,
+	refresh_token_ttl, id_token_ttl, allowed_origins`
 
 func scanClient(r rowScanner) (*store.Client, error) {
 	var c store.Client
+	var at, rt, it int64
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, lcol(&c.RedirectURIs), lcol(&c.PostLogoutRedirectURIs),
 		lcol(&c.GrantTypes), lcol(&c.ResponseTypes), lcol(&c.Scopes), &c.Public, &c.FirstParty,
 		&c.BackchannelLogoutURI, &c.IDTokenSignedAlg, &c.TokenEndpointAuthMethod, &c.Source,
-		tcol(&c.CreatedAt), tcol(&c.UpdatedAt))
+		tcol(&c.CreatedAt), tcol(&c.UpdatedAt), &c.JWKS, &c.JWKSURI, &c.TokenEndpointAuthSigningAlg,
+		&c.RequirePAR, &c.AccessTokenFormat, &at, &rt, &it, lcol(&c.AllowedOrigins))
 	if err != nil {
 		return nil, err
 	}
+	c.AccessTokenLifetime, c.RefreshTokenLifetime, c.IDTokenLifetime = seconds(at), seconds(rt), seconds(it)
 	return &c, nil
 }
 
+// Lifetimes are stored in whole seconds: what a person configures and what JWTs carry.
+func seconds(n int64) time.Duration { return time.Duration(n) * time.Second }
+func ttlCol(d time.Duration) int64  { return int64(d / time.Second) }
+
 func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 	_, err := q.w.exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.SecretHash, listCol(c.RedirectURIs), listCol(c.PostLogoutRedirectURIs),
 		listCol(c.GrantTypes), listCol(c.ResponseTypes), listCol(c.Scopes), c.Public, c.FirstParty,
 		c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod, c.Source,
-		nanos(c.CreatedAt), nanos(c.UpdatedAt))
+		nanos(c.CreatedAt), nanos(c.UpdatedAt), c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg,
+		c.RequirePAR, c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
+		ttlCol(c.IDTokenLifetime), listCol(c.AllowedOrigins))
 	return mapErr("create client", err)
 }
 
@@ -105,12 +117,16 @@ func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
 	res, err := q.w.exec(ctx, `UPDATE clients SET name = ?, secret_hash = ?, redirect_uris = ?,
 		post_logout_redirect_uris = ?, grant_types = ?, response_types = ?, scopes = ?, public = ?,
 		first_party = ?, backchannel_logout_uri = ?, id_token_signed_alg = ?,
-		token_endpoint_auth_method = ?, source = ?, updated_at = ?
+		token_endpoint_auth_method = ?, source = ?, updated_at = ?, jwks = ?, jwks_uri = ?,
+		token_endpoint_auth_signing_alg = ?, require_par = ?, access_token_format = ?,
+		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, allowed_origins = ?
 		WHERE id = ?`,
 		c.Name, c.SecretHash, listCol(c.RedirectURIs), listCol(c.PostLogoutRedirectURIs),
 		listCol(c.GrantTypes), listCol(c.ResponseTypes), listCol(c.Scopes), c.Public, c.FirstParty,
 		c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod, c.Source,
-		nanos(c.UpdatedAt), c.ID)
+		nanos(c.UpdatedAt), c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
+		c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
+		ttlCol(c.IDTokenLifetime), listCol(c.AllowedOrigins), c.ID)
 	return affected("update client", res, err)
 }
 

@@ -31,12 +31,12 @@ func (q *queries) ConsumeCeremony(ctx context.Context, sessionID, purpose string
 }
 
 const sessionCols = `id, account_id, auth_time, amr, acr, credential_id, created_at, last_seen_at,
-	expires_at, ip, user_agent, data`
+	expires_at, ip, user_agent, data, family`
 
 func scanSession(r rowScanner) (*store.Session, error) {
 	var s store.Session
 	err := r.Scan(&s.ID, scol(&s.AccountID), tcol(&s.AuthTime), lcol(&s.AMR), &s.ACR, &s.CredentialID,
-		tcol(&s.CreatedAt), tcol(&s.LastSeenAt), tcol(&s.ExpiresAt), &s.IP, &s.UserAgent, &s.Data)
+		tcol(&s.CreatedAt), tcol(&s.LastSeenAt), tcol(&s.ExpiresAt), &s.IP, &s.UserAgent, &s.Data, &s.Family)
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +44,9 @@ func scanSession(r rowScanner) (*store.Session, error) {
 }
 
 func (q *queries) CreateSession(ctx context.Context, s *store.Session) error {
-	_, err := q.w.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err := q.w.exec(ctx, `INSERT INTO sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		s.ID, nullText(s.AccountID), nanos(s.AuthTime), listCol(s.AMR), s.ACR, s.CredentialID,
-		nanos(s.CreatedAt), nanos(s.LastSeenAt), nanos(s.ExpiresAt), s.IP, s.UserAgent, s.Data)
+		nanos(s.CreatedAt), nanos(s.LastSeenAt), nanos(s.ExpiresAt), s.IP, s.UserAgent, s.Data, s.Family)
 	return mapErr("create session", err)
 }
 

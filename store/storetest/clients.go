@@ -23,6 +23,9 @@ var clientTests = map[string]func(*testing.T, store.Store){
 		pub.SecretHash, pub.PostLogoutRedirectURIs, pub.BackchannelLogoutURI = nil, nil, ""
 		pub.Public, pub.FirstParty, pub.TokenEndpointAuthMethod, pub.IDTokenSignedAlg = true, false, "none", "RS256"
 		pub.Source = "admin"
+		pub.JWKS, pub.JWKSURI, pub.TokenEndpointAuthSigningAlg, pub.RequirePAR = "", "", "", false
+		pub.AccessTokenFormat, pub.AllowedOrigins = "", nil
+		pub.AccessTokenLifetime, pub.RefreshTokenLifetime, pub.IDTokenLifetime = 0, 0, 0
 		must(t, s.CreateClient(ctx, pub))
 		wantErr(t, s.CreateClient(ctx, client("client-a")), store.ErrAlreadyExists, "duplicate client id")
 
@@ -45,7 +48,11 @@ var clientTests = map[string]func(*testing.T, store.Store){
 		upd.Scopes = []string{"openid"}
 		upd.Public, upd.FirstParty = true, false
 		upd.BackchannelLogoutURI, upd.IDTokenSignedAlg = "", "RS256"
-		upd.TokenEndpointAuthMethod, upd.Source = "client_secret_post", "cli"
+		upd.TokenEndpointAuthMethod, upd.Source = "private_key_jwt", "cli"
+		upd.JWKS, upd.JWKSURI, upd.TokenEndpointAuthSigningAlg = "", "https://new.test/jwks", "RS256"
+		upd.RequirePAR, upd.AccessTokenFormat = false, "opaque"
+		upd.AccessTokenLifetime, upd.RefreshTokenLifetime, upd.IDTokenLifetime = time.Minute, 0, time.Hour
+		upd.AllowedOrigins = []string{"https://new.test", "http://localhost:3000"}
 		upd.UpdatedAt = at(time.Hour)
 		want := upd
 		upd.CreatedAt = at(99 * time.Hour) // ignored

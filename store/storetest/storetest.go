@@ -35,6 +35,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Tx", txTests},
 		{"Concurrency", concurrencyTests},
 		{"Recovery", recoveryTests},
+		{"RateLimits", rateLimitTests},
+		{"AccountChanges", accountChangeTests},
+		{"ClientAssertionJTIs", jtiTests},
+		{"LogoutOutbox", outboxTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +14,7 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/store"
 )
 
 // bclStub is a relying app's back-channel logout endpoint: it records each delivery and
@@ -61,6 +63,25 @@ func withBackchannel(t *testing.T, o *op, rp *testenv.RP, script ...int) *bclStu
 	return stub
 }
 
+// withBackchannelURI registers uri as the client's back-channel logout URI.
+func withBackchannelURI(o *op, rp *testenv.RP, uri string) {
+	o.env.UpdateClient(rp.ID, func(c *storeClient) {
+		c.BackchannelLogoutURI = uri
+		c.PostLogoutRedirectURIs = []string{postLogoutURI}
+	})
+}
+
+// refusedURI is a loopback URL nothing listens on: connecting is refused.
+func refusedURI(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return "http://" + ln.Addr().String() + "/bcl"
+}
+
 // verifyLogoutToken checks a logout token as a relying app must (Back-Channel Logout §2.6)
 // and returns its claims.
 func verifyLogoutToken(t *testing.T, o *op, raw string, clientID string) map[string]any {
@@ -106,11 +127,32 @@ func verifyLogoutToken(t *testing.T, o *op, raw string, clientID string) map[str
 	return c
 }
 
-// oidcc-backchannel-rp-initiated-logout (OC-10): an RP-initiated logout sends a signed logout
-// token to every client that got tokens in the session, before the browser is redirected;
-// the session's tokens without offline_access die, offline ones live on.
+// deliver runs one pass of the back-channel logout outbox on the test's own Keyward (no
+// delivery loop runs in tests) and returns how many messages it attempted.
+func deliver(o *op) int {
+	o.t.Helper()
+	n, err := o.env.App.Provider.DeliverLogouts(o.ctx)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return n
+}
+
+// outbox lists the back-channel logout messages with the status.
+func outbox(o *op, status string) []store.LogoutMessage {
+	o.t.Helper()
+	ms, err := o.env.Store.ListLogouts(o.ctx, status, 0)
+	if err != nil {
+		o.t.Fatal(err)
+	}
+	return ms
+}
+
+// oidcc-backchannel-rp-initiated-logout (OC-10): an RP-initiated logout queues a signed logout
+// token for every client that got tokens in the session (durably, before the redirect) and the
+// outbox delivers them; the session's tokens without offline_access die, offline ones live on.
 func TestOIDCCBackchannelRPInitiatedLogout(t *testing.T) {
-	o := start(t, firstParty())
+	o := startOwn(t, firstParty())
 	rp1 := o.rp
 	rp2 := o.env.NewRP(offline())
 	bystander := o.env.NewRP(firstParty()) // registered for back-channel logout, never used
@@ -128,6 +170,12 @@ func TestOIDCCBackchannelRPInitiatedLogout(t *testing.T) {
 	o.rp = rp1
 	resp, _, _ := o.redirectOf(logoutURL(o, url.Values{"id_token_hint": {idToken(t, tok1)}, "post_logout_redirect_uri": {postLogoutURI}}))
 	wantLocation(t, resp, postLogoutURI)
+	if n := len(outbox(o, store.LogoutPending)); n != 2 {
+		t.Fatalf("%d logout messages queued by the time of the redirect, want 2", n)
+	}
+	if n := deliver(o); n != 2 {
+		t.Fatalf("delivery pass attempted %d messages", n)
+	}
 	jtis := map[any]bool{}
 	for _, s := range []struct {
 		stub   *bclStub
@@ -136,7 +184,7 @@ func TestOIDCCBackchannelRPInitiatedLogout(t *testing.T) {
 	}{{stub1, rp1.ID, idt1.Subject}, {stub2, rp2.ID, idt2.Subject}} {
 		got := s.stub.deliveries()
 		if len(got) != 1 || got[0].contentType != "application/x-www-form-urlencoded" {
-			t.Fatalf("%s: deliveries %+v, want one form POST before the redirect", s.client, got)
+			t.Fatalf("%s: deliveries %+v, want one form POST", s.client, got)
 		}
 		c := verifyLogoutToken(t, o, got[0].token, s.client)
 		if c["sid"] != sid1 || c["sub"] != s.sub || jtis[c["jti"]] {
@@ -146,6 +194,9 @@ func TestOIDCCBackchannelRPInitiatedLogout(t *testing.T) {
 	}
 	if n := len(stub3.deliveries()); n != 0 {
 		t.Fatalf("a client without tokens in the session got %d logout tokens", n)
+	}
+	if n := len(outbox(o, store.LogoutDelivered)); n != 2 {
+		t.Fatalf("%d messages recorded as delivered, want 2", n)
 	}
 	if r := o.userinfo(tok1.AccessToken); r.Status != http.StatusUnauthorized {
 		t.Fatalf("the session's access token still works (%d)", r.Status)
@@ -157,50 +208,86 @@ func TestOIDCCBackchannelRPInitiatedLogout(t *testing.T) {
 	}
 }
 
-// OC-10: deliveries are retried on recoverable errors, spaced, and a logout never waits on
-// an RP for long; a 4xx is final.
+// OC-10, RL-11: deliveries are retried on recoverable errors (5xx, refused connection), spaced
+// by the injected clock, and bounded; a 400 is final; a retry carries the same jti. The logout
+// itself never posts anything.
 func TestOC10_BackChannelRetries(t *testing.T) {
-	o := start(t, firstParty())
+	o := startOwn(t, firstParty())
+	main := o.rp
 	flaky := withBackchannel(t, o, o.rp, http.StatusServiceUnavailable)
 	down := o.env.NewRP(firstParty())
-	dead := withBackchannel(t, o, down, 503, 503, 503, 503, 503, 503)
+	dead := withBackchannel(t, o, down, 503, 503, 503, 503, 503, 503, 503, 503)
 	refusing := o.env.NewRP(firstParty())
 	refuses := withBackchannel(t, o, refusing, http.StatusBadRequest)
+	gone := o.env.NewRP(firstParty())
+	withBackchannelURI(o, gone, refusedURI(t))
 	_, tok, _ := o.login()
-	for _, rp := range []*testenv.RP{down, refusing} {
+	for _, rp := range []*testenv.RP{down, refusing, gone} {
 		o.rp = rp
 		o.login()
 	}
-	began := time.Now()
 	q := url.Values{"id_token_hint": {idToken(t, tok)}, "post_logout_redirect_uri": {postLogoutURI}}
 	resp, _, _ := o.redirectOf(logoutURL(o, q))
-	took := time.Since(began)
 	wantLocation(t, resp, postLogoutURI)
-	if took > 5*time.Second {
-		t.Fatalf("logout waited %v on relying apps", took)
+	if n := len(flaky.deliveries()) + len(dead.deliveries()) + len(refuses.deliveries()); n != 0 {
+		t.Fatalf("the logout request itself posted %d logout tokens", n)
+	}
+	if n := deliver(o); n != 4 {
+		t.Fatalf("first pass attempted %d", n)
+	}
+	if n := deliver(o); n != 0 {
+		t.Fatalf("a retry came before its delay (%d)", n)
+	}
+	// 5s, 30s, 2m, 10m, 1h: the default schedule; dead gets one attempt per step.
+	for _, d := range []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour} {
+		o.env.Clock.Advance(d)
+		deliver(o)
+	}
+	o.env.Clock.Advance(24 * time.Hour)
+	if n := deliver(o); n != 0 {
+		t.Fatalf("%d attempts after the retries ran out", n)
 	}
 	if n := len(flaky.deliveries()); n != 2 {
 		t.Fatalf("flaky app got %d deliveries, want a retry after the 503", n)
 	}
-	if n := len(dead.deliveries()); n < 2 {
-		t.Fatalf("unavailable app got %d deliveries before the redirect, want retries", n)
+	if n := len(dead.deliveries()); n != 6 {
+		t.Fatalf("unavailable app got %d deliveries, want 6 (1 + 5 retries)", n)
 	}
 	if n := len(refuses.deliveries()); n != 1 {
 		t.Fatalf("an app answering 400 got %d deliveries; a 4xx is final", n)
 	}
-	if got := flaky.deliveries(); got[0].token != got[1].token {
-		t.Fatal("a retry must resend the same logout token")
+	got := flaky.deliveries()
+	first, second := verifyLogoutToken(t, o, got[0].token, main.ID), verifyLogoutToken(t, o, got[1].token, main.ID)
+	if first["jti"] != second["jti"] || first["sid"] != second["sid"] {
+		t.Fatalf("a retry must carry the same logout: %v / %v", first, second)
+	}
+	abandoned := outbox(o, store.LogoutAbandoned)
+	if len(abandoned) != 3 {
+		t.Fatalf("%d messages abandoned, want the dead, refusing and unreachable apps'", len(abandoned))
+	}
+	for _, m := range abandoned {
+		if m.ClientID == refusing.ID && (m.Attempts != 1 || m.LastError != "status 400") {
+			t.Fatalf("400 app: %+v", m)
+		}
+		if m.ClientID == gone.ID && m.Attempts != 6 {
+			t.Fatalf("refused connection retried %d times, want 6 attempts", m.Attempts)
+		}
+	}
+	evs, err := o.env.Store.ListAudit(o.ctx, store.AuditQuery{Event: "logout.backchannel_abandoned"})
+	if err != nil || len(evs) != 3 {
+		t.Fatalf("audit of the give-ups: %d %v", len(evs), err)
 	}
 }
 
 // OC-13: the OP's JWT types cannot stand in for each other: a logout token is no
 // id_token_hint, at the authorization endpoint or at logout.
 func TestOC13_CrossJWTConfusion(t *testing.T) {
-	o := start(t, firstParty())
+	o := startOwn(t, firstParty())
 	stub := withBackchannel(t, o, o.rp)
 	_, tok, _ := o.login()
 	resp, _, _ := o.redirectOf(logoutURL(o, url.Values{"id_token_hint": {idToken(t, tok)}}))
 	wantLocation(t, resp, "/logged-out")
+	deliver(o)
 	logoutToken := stub.deliveries()[0].token
 	o.login()
 	f := testenv.NewFlow()

@@ -109,8 +109,8 @@ func TestOIDCCDiscoveryEndpointVerification(t *testing.T) {
 			t.Errorf("token_endpoint_auth_methods_supported lacks %s", m)
 		}
 	}
-	if slices.Contains(auth, "private_key_jwt") {
-		t.Error("private_key_jwt listed but not supported")
+	if !slices.Contains(auth, "private_key_jwt") {
+		t.Error("private_key_jwt supported but not listed")
 	}
 	// Locales, when listed, are BCP 47 tags.
 	for _, k := range []string{"ui_locales_supported", "claims_locales_supported"} {

@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net/http"
@@ -56,16 +57,17 @@ func key(name string, kv ...string) string {
 	return name + "{" + strings.Join(parts, ",") + "}"
 }
 
-// TestFunnelNumbersMatchWhatHappened scripts sign-ups (completed, abandoned, refused) and
-// sign-ins of every route (succeeded, failed with several codes), then checks /metrics on the
-// management listener and the dashboard's data against the script, exactly.
+// TestFunnelNumbersMatchWhatHappened scripts sign-ups (completed, abandoned, refused),
+// sign-ins of every route (succeeded, failed with several codes) and an account recovery
+// (link mailed, new passkey left waiting, cancelled by the administrator), then checks
+// /metrics on the management listener and the dashboard's data against the script, exactly.
 //
-// Route attribution is what the audit events record today: email-first successes carry
-// mode "email"; discoverable and autofill successes carry neither the mediation nor the
-// authenticator attachment, and failures carry no mode, so those count as route "unknown"
-// (see metrics.SignInRoute).
+// Routes come from what sign-in events record (mode, mediation, the assertion's authenticator
+// attachment, see metrics.SignInRoute): the software authenticator answers as a platform
+// authenticator, so the hybrid sign-ins rewrite the attachment as a browser reaching a phone does.
 func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
-	env := testenv.Start(t, testenv.Options{NoAdmin: true})
+	mb := startMailbox(t)
+	env := testenv.Start(t, testenv.Options{NoAdmin: true, Configure: mb.configure})
 	ctx := context.Background()
 	m := metrics.New(metrics.Options{Store: env.Store, Now: env.Clock.Now})
 	env.App.IDP.ObserveAudit(m.Observe)
@@ -136,6 +138,24 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 		}
 		return b.PostJSON(ctx, "/webauthn/login/finish", csrf, cred, nil)
 	}
+	// A phone over hybrid: the browser reports the assertion's attachment as cross-platform.
+	crossDevice := func(p *passkeyclient.Client, forges ...softauthn.Forge) error {
+		b := browser(p.UserAgent, p.Auth)
+		csrf := csrfOf(t, b, "/login")
+		var opts json.RawMessage
+		if err := b.PostJSON(ctx, "/webauthn/login/begin", csrf, []byte(`{}`), &opts); err != nil {
+			return err
+		}
+		cred, err := b.Auth.Get(opts, forges...)
+		if err != nil {
+			return err
+		}
+		hybrid := bytes.Replace(cred, []byte(`"authenticatorAttachment":"platform"`), []byte(`"authenticatorAttachment":"cross-platform"`), 1)
+		if bytes.Equal(hybrid, cred) {
+			t.Fatal("the assertion carries no platform attachment to change")
+		}
+		return b.PostJSON(ctx, "/webauthn/login/finish", csrf, hybrid, nil)
+	}
 	must := func(err error) {
 		t.Helper()
 		if err != nil {
@@ -153,6 +173,8 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 	must(in(p1, "p1@example.test"))                               // email-first
 	must(in(p2, "p2@example.test"))                               // email-first
 	must(autofill(p1))                                            // conditional
+	must(crossDevice(p2))                                         // hybrid
+	mustFail(crossDevice(p2, softauthn.BadSignature()))           // hybrid, verification_failed
 	mustFail(in(p1, "", softauthn.BadSignature()))                // discoverable, verification_failed
 	mustFail(in(p2, "p2@example.test", softauthn.BadSignature())) // email-first, verification_failed
 
@@ -163,6 +185,23 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 		t.Fatalf("disable: %d", resp.StatusCode)
 	}
 	mustFail(in(p3, "")) // account_disabled
+
+	// p2 lost their phone: a recovery link by mail, a new passkey without a recovery code
+	// (so it waits), which the administrator then cancels from the console.
+	if code, _ := startRecovery(t, browser(uaSafariIOS, nil), "p2@example.test"); code != http.StatusOK {
+		t.Fatalf("start recovery: %d", code)
+	}
+	out, err := recoverWith(t, browser(uaSafariIOS, nil), mb.last(t, "p2@example.test", "Recover your").link(t), "")
+	if err != nil || out.Status != "pending" {
+		t.Fatalf("recovery: %+v %v", out, err)
+	}
+	pending, _ := env.Store.ListPendingActions(ctx, "", "pending")
+	if len(pending) != 1 {
+		t.Fatalf("%d pending actions", len(pending))
+	}
+	if resp, _ := adminPost(t, admin, "/admin/pending/"+pending[0].ID+"/cancel", acsrf, nil); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("cancel the recovery passkey: %d", resp.StatusCode)
+	}
 
 	body := get(t, mgmt.URL+"/metrics")
 	got := series(t, body)
@@ -179,19 +218,25 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 		key("keyward_signup_failures_total", "code", "verification_failed"):                                1,
 		// The route comes from the ceremony (email-first, autofill) and the authenticator's
 		// attachment: the software authenticator reports "platform", i.e. same device.
-		key("keyward_signins_total", "route", "email_first", "result", "ok"):                  2,
-		key("keyward_signins_total", "route", "same_device", "result", "ok"):                  2,
-		key("keyward_signins_total", "route", "autofill", "result", "ok"):                     1,
-		key("keyward_signins_total", "route", "unknown", "result", "ok"):                      0,
-		key("keyward_signins_total", "route", "cross_device", "result", "ok"):                 0,
-		key("keyward_signins_total", "route", "same_device", "result", "verification_failed"): 1,
-		key("keyward_signins_total", "route", "email_first", "result", "verification_failed"): 1,
-		key("keyward_signins_total", "route", "same_device", "result", "account_disabled"):    1,
-		key("keyward_recovery_total", "stage", "started"):                                     0,
-		key("keyward_admin_actions_total", "action", "account.disabled"):                      1,
-		key("keyward_audit_events_total", "event", "signup.begun", "outcome", "ok"):           6,
-		key("keyward_audit_events_total", "event", "login.failed", "outcome", "failure"):      3,
-		key("keyward_accounts_active"):                                                        3,
+		key("keyward_signins_total", "route", "email_first", "result", "ok"):                              2,
+		key("keyward_signins_total", "route", "same_device", "result", "ok"):                              2,
+		key("keyward_signins_total", "route", "autofill", "result", "ok"):                                 1,
+		key("keyward_signins_total", "route", "unknown", "result", "ok"):                                  0,
+		key("keyward_signins_total", "route", "cross_device", "result", "ok"):                             1,
+		key("keyward_signins_total", "route", "cross_device", "result", "verification_failed"):            1,
+		key("keyward_signins_total", "route", "same_device", "result", "verification_failed"):             1,
+		key("keyward_signins_total", "route", "email_first", "result", "verification_failed"):             1,
+		key("keyward_signins_total", "route", "same_device", "result", "account_disabled"):                1,
+		key("keyward_recovery_total", "stage", "started"):                                                 1,
+		key("keyward_recovery_total", "stage", "completed"):                                               1,
+		key("keyward_recovery_total", "stage", "cancelled"):                                               1,
+		key("keyward_account_changes_total", "kind", "new_device_after_recovery", "outcome", "requested"): 1,
+		key("keyward_account_changes_total", "kind", "new_device_after_recovery", "outcome", "cancelled"): 1,
+		key("keyward_account_changes_total", "kind", "new_device_after_recovery", "outcome", "done"):      0,
+		key("keyward_admin_actions_total", "action", "account.disabled"):                                  1,
+		key("keyward_audit_events_total", "event", "signup.begun", "outcome", "ok"):                       6,
+		key("keyward_audit_events_total", "event", "login.failed", "outcome", "failure"):                  4,
+		key("keyward_accounts_active"):                                                                    3,
 	}
 	for k, v := range want {
 		if got[k] != v {
@@ -206,7 +251,7 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 		}
 		return n
 	}
-	for name, w := range map[string]float64{`keyward_signup_funnel_total{browser=`: 6 + 5 + 4, `keyward_signins_total{`: 8} {
+	for name, w := range map[string]float64{`keyward_signup_funnel_total{browser=`: 6 + 5 + 4, `keyward_signins_total{`: 10} {
 		if n := total(name); n != w {
 			t.Errorf("sum of %s… = %v, want %v", name, n, w)
 		}
@@ -225,9 +270,10 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 				OK       int            `json:"ok"`
 				Failures map[string]int `json:"failures"`
 			} `json:"signins"`
-			SignupFailures map[string]int `json:"signup_failures"`
-			AdminActions   map[string]int `json:"admin_actions"`
-			Recovery       map[string]int `json:"recovery"`
+			SignupFailures map[string]int            `json:"signup_failures"`
+			AdminActions   map[string]int            `json:"admin_actions"`
+			Recovery       map[string]int            `json:"recovery"`
+			AccountChanges map[string]map[string]int `json:"account_changes"`
 		} `json:"summary"`
 		Coverage struct {
 			ActiveAccounts int `json:"active_accounts"`
@@ -262,8 +308,16 @@ func TestFunnelNumbersMatchWhatHappened(t *testing.T) {
 			}
 		}
 	}
-	if s.AdminActions["account.disabled"] != 1 || s.Recovery["started"] != 0 || dash.Coverage.ActiveAccounts != 3 || dash.Coverage.OnePasskey != 3 {
-		t.Errorf("dashboard admin %v recovery %v coverage %+v", s.AdminActions, s.Recovery, dash.Coverage)
+	if s.AdminActions["account.disabled"] != 1 || dash.Coverage.ActiveAccounts != 3 || dash.Coverage.OnePasskey != 3 {
+		t.Errorf("dashboard admin %v coverage %+v", s.AdminActions, dash.Coverage)
+	}
+	for _, st := range metrics.RecoveryStages {
+		if float64(s.Recovery[st]) != got[key("keyward_recovery_total", "stage", st)] || s.Recovery[st] != 1 {
+			t.Errorf("recovery %s: dashboard %d, metrics %v, want 1", st, s.Recovery[st], got[key("keyward_recovery_total", "stage", st)])
+		}
+	}
+	if c := s.AccountChanges["new_device_after_recovery"]; c["requested"] != 1 || c["cancelled"] != 1 || c["done"] != 0 {
+		t.Errorf("dashboard account changes %v", s.AccountChanges)
 	}
 	page := adminGet(t, admin, "/admin?range=7d", http.StatusOK)
 	for _, want := range []string{"<svg", `data-route="email_first"`, "Chrome on macOS", "0 of 3 active accounts"} {

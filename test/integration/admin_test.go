@@ -7,11 +7,13 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyward/keyward/internal/app"
+	"github.com/keyward/keyward/internal/softauthn"
 	"github.com/keyward/keyward/internal/testenv"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/ui"
@@ -82,10 +84,11 @@ func TestAdminConsoleRefusesOthers(t *testing.T) {
 	adminGet(t, env.Admin, "/admin/users/nobody", http.StatusNotFound)
 }
 
-// TestAdminFormsNeedCSRFAndRecentSignIn: a console POST without the session's CSRF token (or
-// with another session's) is refused with 403, one whose sign-in is older than 5 minutes with
-// 401 and a way to sign in again; neither changes anything.
-func TestAdminFormsNeedCSRFAndRecentSignIn(t *testing.T) {
+// TestSA01_AdminFormsNeedCSRFAndStepUp: a console POST without the session's CSRF token (or
+// with another session's) is refused with 403; one whose latest passkey assertion is older
+// than the step-up window with 401 and the step-up page, which lets the administrator repeat
+// the change once a user-verified step-up is done. Refusals change nothing.
+func TestSA01_AdminFormsNeedCSRFAndStepUp(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	ctx := context.Background()
 	env.SignedUp("target@example.test")
@@ -136,34 +139,84 @@ func TestAdminFormsNeedCSRFAndRecentSignIn(t *testing.T) {
 		t.Fatalf("refused forms changed state:\n%s\n%s", want, got)
 	}
 
-	// A sign-in older than 5 minutes: 401, the page offers to sign in again, nothing changes.
+	// Past the step-up window: 401 with the step-up page, which carries the refused change to
+	// repeat (without the old CSRF token); a JSON call gets step_up_required. Nothing changes.
 	env.Clock.Advance(6 * time.Minute)
 	csrf := csrfOf(t, env.Admin, "/admin")
 	for _, p := range posts {
 		resp, page := adminPost(t, env.Admin, p, csrf, url.Values{"name": {"Changed"}, "type": {"public"}})
-		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, "passkey-login") || !strings.Contains(page, "within the last 5 minutes") {
-			t.Errorf("stale POST %s: %d, want 401 with a sign-in button", p, resp.StatusCode)
+		form := resubmitForm(page)
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(page, `id="step-up-confirm"`) ||
+			!strings.HasPrefix(form, `<form id="step-up-resubmit" method="post" action="`+p+`"`) ||
+			!strings.Contains(form, `<input type="hidden" name="name" value="Changed">`) || strings.Contains(form, csrf) {
+			t.Errorf("stale POST %s: %d, want 401 with the step-up page and the change to repeat", p, resp.StatusCode)
 		}
 	}
-	if got := snapshot(); got != want {
-		t.Fatalf("stale sign-in changed state")
-	}
-	if page := adminGet(t, env.Admin, "/admin/users", http.StatusOK); !strings.Contains(page, `id="admin-stale"`) {
-		t.Error("console pages should say a fresh sign-in is needed before changes")
-	}
-	// Signing in again from the confirmation page makes changes possible again.
-	tok := csrfOf(t, env.Admin, "/admin/reauth")
-	if _, err := env.Admin.SignInWithToken(ctx, tok, "", ""); err != nil {
+	stale := "/admin/users/" + target.ID + "/disable"
+	req, _ := http.NewRequest(http.MethodPost, env.Admin.Base+stale, strings.NewReader("{}"))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-CSRF-Token", csrf)
+	req.Header.Set("Origin", env.Admin.Base)
+	resp, err := env.Admin.Do(req)
+	if err != nil {
 		t.Fatal(err)
 	}
-	csrf = csrfOf(t, env.Admin, "/admin")
-	if resp, _ := adminPost(t, env.Admin, "/admin/users/"+target.ID+"/disable", csrf, nil); resp.StatusCode != http.StatusSeeOther {
-		t.Fatalf("disable after a fresh sign-in: %d", resp.StatusCode)
+	var body struct {
+		Error  string `json:"error"`
+		MaxAge int    `json:"max_age"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || body.Error != "step_up_required" || body.MaxAge != 300 {
+		t.Errorf("stale JSON POST: %d %+v, want 401 step_up_required max_age 300", resp.StatusCode, body)
+	}
+	if got := snapshot(); got != want {
+		t.Fatalf("a change without step-up changed state")
+	}
+	if page := adminGet(t, env.Admin, "/admin/users", http.StatusOK); !strings.Contains(page, `id="admin-stale"`) {
+		t.Error("console pages should say a step-up is needed before changes")
+	}
+	// A step-up with a passkey that does not verify the user does not count (WA-06).
+	if err := stepUp(t, env.Admin, softauthn.SetFlag(softauthn.FlagUV, false)); err == nil {
+		t.Fatal("step-up without user verification accepted")
+	}
+	if resp, _ := adminPost(t, env.Admin, stale, csrfOf(t, env.Admin, "/admin"), nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("after a refused step-up: %d, want 401", resp.StatusCode)
+	}
+	// The refused change, repeated from its step-up page after the ceremony, goes through.
+	_, page := adminPost(t, env.Admin, stale, csrfOf(t, env.Admin, "/admin"), nil)
+	if err := stepUp(t, env.Admin); err != nil {
+		t.Fatal(err)
+	}
+	if page := adminGet(t, env.Admin, "/admin/users", http.StatusOK); strings.Contains(page, `id="admin-stale"`) {
+		t.Error("the stale-session notice remains after the step-up")
+	}
+	repeat := url.Values{}
+	for _, m := range hiddenInputRE.FindAllStringSubmatch(resubmitForm(page), -1) {
+		if m[1] != "csrf_token" {
+			repeat.Add(m[1], m[2])
+		}
+	}
+	if resp, _ := adminPost(t, env.Admin, stale, csrfOf(t, env.Admin, "/admin/reauth"), repeat); resp.StatusCode != http.StatusSeeOther {
+		t.Fatalf("the repeated change after a step-up: %d", resp.StatusCode)
 	}
 	if a, _ := env.Store.GetAccount(ctx, target.ID); !a.Disabled {
 		t.Fatal("account not disabled")
 	}
+	// The step-up lasts the window, not longer.
+	env.Clock.Advance(6 * time.Minute)
+	if resp, _ := adminPost(t, env.Admin, "/admin/users/"+target.ID+"/enable", csrfOf(t, env.Admin, "/admin"), nil); resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("a step-up older than the window: %d, want 401", resp.StatusCode)
+	}
 }
+
+var (
+	hiddenInputRE  = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+	resubmitFormRE = regexp.MustCompile(`<form id="step-up-resubmit".*?</form>`)
+)
+
+// resubmitForm is the step-up page's form that repeats the refused change ("" if none).
+func resubmitForm(page string) string { return resubmitFormRE.FindString(page) }
 
 // TestAdminClientAndPasskeyRevocationAreAudited is the console's main story: the admin creates a
 // client, it works in an authorization request; the admin revokes a person's passkey; both

@@ -228,8 +228,10 @@ func TestOA12_CSRFRequired(t *testing.T) {
 		t.Fatalf("cross-site logout answered %d", resp.StatusCode)
 	}
 	// GET on a state-changing route is not allowed.
-	if resp, _, _ := b.Get(ctx, "/logout"); resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("GET /logout answered %d, want 405", resp.StatusCode)
+	for _, p := range []string{"/logout", "/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/par"} {
+		if resp, _, _ := b.Get(ctx, p); resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != http.MethodPost {
+			t.Fatalf("GET %s answered %d (Allow %q), want 405 with Allow: POST", p, resp.StatusCode, resp.Header.Get("Allow"))
+		}
 	}
 	if resp, _, _ := b.Get(ctx, "/account"); resp.StatusCode != http.StatusOK {
 		t.Fatalf("refused requests signed the person out (%d)", resp.StatusCode)

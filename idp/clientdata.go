@@ -1,0 +1,41 @@
+package idp
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+)
+
+// strictClientData refuses a clientDataJSON that two JSON parsers could read differently
+// (WA-13). encoding/json, and so go-webauthn, keeps the last of two members with the same
+// name, while other parsers keep the first: with {"origin":"https://evil.test",…,"origin":
+// <ours>} the signed bytes would name an origin Keyward never verified. Browsers never
+// repeat a member, so refusing costs nothing.
+func strictClientData(raw []byte) error {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	tok, err := dec.Token()
+	if err != nil {
+		return fmt.Errorf("client data: %w", err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return errors.New("client data is not a JSON object")
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return fmt.Errorf("client data: %w", err)
+		}
+		name, _ := tok.(string)
+		if seen[name] {
+			return fmt.Errorf("client data member %q appears twice", name)
+		}
+		seen[name] = true
+		var skip json.RawMessage
+		if err := dec.Decode(&skip); err != nil {
+			return fmt.Errorf("client data: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,268 @@
+package ui
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"mime"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/keyward/keyward/idp"
+)
+
+// Limits bound what one request, one address and one client can take of the server, so that
+// no one of them starves the others (SECURITY RL-09). Zero fields take the defaults.
+//
+// In-flight caps answer at once with 503 and Retry-After instead of queueing: a request over
+// a cap costs a counter check, not a goroutine waiting its turn, so latency does not grow with
+// the load and the load balancer can retry elsewhere. They count requests inside the handler
+// (reading a body included); connections still sending their headers are bounded by the
+// server's ReadHeaderTimeout and MaxHeaderBytes instead (internal/app).
+type Limits struct {
+	MaxInFlight          int // the whole listener; default 1024
+	MaxInFlightPerIP     int // one client address (after trusted proxies); default 64
+	MaxInFlightPerClient int // one OAuth client_id, wherever the request names it; default 64
+	// MaxJSONDepth bounds the nesting of every JSON body before any decoder sees it; the
+	// ceremony bodies Keyward accepts nest at most 4 deep. Default 32.
+	MaxJSONDepth int
+	// RateLimitStore is where the rate-limit buckets live: "store" (shared by every replica on
+	// the database), "memory" (this process), or "auto" (the default: store on PostgreSQL,
+	// memory on SQLite, which is one process).
+	RateLimitStore string
+}
+
+func (l *Limits) defaults() {
+	if l.MaxInFlight <= 0 {
+		l.MaxInFlight = 1024
+	}
+	if l.MaxInFlightPerIP <= 0 {
+		l.MaxInFlightPerIP = 64
+	}
+	if l.MaxInFlightPerClient <= 0 {
+		l.MaxInFlightPerClient = 64
+	}
+	if l.MaxJSONDepth <= 0 {
+		l.MaxJSONDepth = 32
+	}
+	if l.RateLimitStore == "" {
+		l.RateLimitStore = "auto"
+	}
+}
+
+var errTooDeep = &idp.Error{Code: "invalid_request", Status: http.StatusBadRequest,
+	Message: "The request body nests too deeply."}
+
+// shareRateLimits moves the rate-limit buckets into the store when configured (or, on auto,
+// when the store is PostgreSQL, the backend for several replicas).
+func (s *Server) shareRateLimits() {
+	switch s.cfg.Limits.RateLimitStore {
+	case "store":
+	case "auto":
+		if s.st.Backend() != "postgres" {
+			return
+		}
+	default:
+		return
+	}
+	s.recoveryDeps().limits.share(s.st, s.log)
+}
+
+// inFlight counts requests per key; a key's entry goes when its count drops to zero, so the
+// map holds only keys with a request in the handler right now.
+type inFlight struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+func (f *inFlight) acquire(key string, limit int) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n == nil {
+		f.n = map[string]int{}
+	}
+	if f.n[key] >= limit {
+		return false
+	}
+	f.n[key]++
+	return true
+}
+
+func (f *inFlight) release(key string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.n[key]--; f.n[key] <= 0 {
+		delete(f.n, key)
+	}
+}
+
+type limiter struct {
+	total     atomic.Int64
+	perIP     inFlight
+	perClient inFlight
+}
+
+// withLimits applies the in-flight caps and the JSON nesting bound. It runs inside withBase:
+// the body is already capped at MaxBodyBytes and a refusal carries the security headers.
+func (s *Server) withLimits(next http.Handler) http.Handler {
+	lim := &limiter{}
+	cfg := s.cfg.Limits
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer lim.total.Add(-1)
+		if lim.total.Add(1) > int64(cfg.MaxInFlight) {
+			s.shed(w, r, "The server is busy. Try again in a moment.")
+			return
+		}
+		ip := s.ip(r)
+		if !lim.perIP.acquire(ip, cfg.MaxInFlightPerIP) {
+			s.shed(w, r, "Too many requests from your address at once. Try again in a moment.")
+			return
+		}
+		defer lim.perIP.release(ip)
+		// The client named in the headers or query is counted before the body is read, so a
+		// client sending slow bodies holds its own slots, not everyone's.
+		client := clientID(r)
+		if client != "" {
+			if !lim.perClient.acquire(client, cfg.MaxInFlightPerClient) {
+				s.shed(w, r, "Too many requests for this application at once. Try again in a moment.")
+				return
+			}
+			defer lim.perClient.release(client)
+		}
+		formClient, err := s.checkBody(r)
+		if err != nil {
+			s.refuse(w, r, err)
+			return
+		}
+		if client == "" && formClient != "" {
+			if !lim.perClient.acquire(formClient, cfg.MaxInFlightPerClient) {
+				s.shed(w, r, "Too many requests for this application at once. Try again in a moment.")
+				return
+			}
+			defer lim.perClient.release(formClient)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// refuse answers a body refused here (too large, too deep): as an OAuth error on the OAuth
+// API, through the one error mapping elsewhere.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, err error) {
+	if isOAuthAPI(r.URL.Path) {
+		status, code, msg := s.classify(r, err)
+		if status/100 == 4 {
+			code = "invalid_request" // RFC 6749 §5.2 has no code for a size limit
+		}
+		writeJSON(w, status, map[string]string{"error": code, "error_description": msg})
+		return
+	}
+	s.fail(w, r, err)
+}
+
+// shed answers 503 with Retry-After: JSON on the API surface, the error page elsewhere.
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, msg string) {
+	w.Header().Set("Retry-After", "1")
+	if wantsJSON(r) || isOAuthAPI(r.URL.Path) {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable", "error_description": msg})
+		return
+	}
+	s.renderError(w, r, http.StatusServiceUnavailable, "temporarily_unavailable", msg)
+}
+
+// isOAuthAPI: the endpoints relying apps call server to server, which expect JSON errors.
+func isOAuthAPI(path string) bool {
+	switch path {
+	case "/oauth2/token", "/oauth2/revoke", "/oauth2/introspect", "/oauth2/userinfo", "/oauth2/par":
+		return true
+	}
+	return false
+}
+
+// checkBody buffers the body of JSON requests and of form posts to the OAuth API (whose
+// client_id may be in the form) and bounds JSON nesting, so that no decoder — ours or a
+// library's — ever walks a deeply nested document. The buffered bytes replace the body.
+func (s *Server) checkBody(r *http.Request) (formClient string, err error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return "", nil
+	}
+	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	isJSON := ct == "application/json" || strings.HasSuffix(ct, "+json") || strings.HasPrefix(r.URL.Path, "/webauthn/")
+	isForm := ct == "application/x-www-form-urlencoded" && isOAuthAPI(r.URL.Path)
+	if !isJSON && !isForm {
+		return "", nil
+	}
+	b, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return "", err
+		}
+		return "", errMalformed.Wrap(err)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(b))
+	if isJSON && jsonDepth(b, s.cfg.Limits.MaxJSONDepth) > s.cfg.Limits.MaxJSONDepth {
+		return "", errTooDeep
+	}
+	if isForm {
+		// A malformed form is the handler's to refuse; here it only names no client.
+		if v, err := url.ParseQuery(string(b)); err == nil {
+			formClient = v.Get("client_id")
+			if len(formClient) > 256 {
+				formClient = formClient[:256]
+			}
+		}
+	}
+	return formClient, nil
+}
+
+// clientID is the OAuth client a request names in its headers or URL: HTTP Basic client
+// authentication, or the query's client_id (authorization requests). A client_id in a form
+// body is found by checkBody.
+func clientID(r *http.Request) string {
+	var id string
+	if user, _, ok := r.BasicAuth(); ok {
+		id, _ = url.QueryUnescape(user) // RFC 6749 §2.3.1: form-encoded before Basic
+	} else {
+		id = r.URL.Query().Get("client_id")
+	}
+	if len(id) > 256 {
+		id = id[:256] // a bounded map key; no real client id is this long
+	}
+	return id
+}
+
+// jsonDepth returns the deepest nesting of objects and arrays in b, stopping as soon as it
+// passes limit. It is a linear scan that only tracks strings, not a validator: a malformed
+// document within the bound is left to the decoder to refuse.
+func jsonDepth(b []byte, limit int) int {
+	depth, deepest := 0, 0
+	inString, escaped := false, false
+	for _, c := range b {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > deepest {
+				if deepest = depth; deepest > limit {
+					return deepest
+				}
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return deepest
+}
