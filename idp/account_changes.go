@@ -316,35 +316,37 @@ func executeEmailChange(ctx context.Context, q store.Queries, audit *txAudit, pa
 
 // executeAccountDeletion deletes the account: its credentials, sessions, consents, recovery codes
 // and pending actions go with it (foreign keys), its tokens are revoked; the audit log stays.
-func executeAccountDeletion(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction) (string, error) {
+func executeAccountDeletion(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction) (string, []string, error) {
 	acct, err := q.GetAccount(ctx, pa.AccountID)
 	if errors.Is(err, store.ErrNotFound) {
-		return CodeForbidden, nil
+		return CodeForbidden, nil, nil
 	} else if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if acct.Admin {
 		// Checked again at execution: the other administrators may have gone meanwhile.
 		if err := RequireOtherAdmin(ctx, q, acct.ID); errors.Is(err, ErrLastAdmin) {
-			return CodeLastAdmin, nil
+			return CodeLastAdmin, nil, nil
 		} else if err != nil {
-			return "", err
+			return "", nil, err
 		}
 	}
 	sessions, err := q.ListSessions(ctx, acct.ID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	// Every token of the subject, whatever session issued it: the sessions go by cascade.
 	if err := q.RevokeOAuthTokensBySubject(ctx, acct.ID, ""); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	if err := q.DeleteAccount(ctx, acct.ID); err != nil {
-		return "", err
+		return "", nil, err
 	}
 	e := store.AuditEvent{Event: EventAccountDeleted, AccountID: acct.ID, ActorID: pa.ActorID,
 		Detail: detail(map[string]any{"pending_action": pa.ID, "sessions_ended": len(sessions)})}
-	return "", audit.append(ctx, q, e)
+	// The families go to the OIDC side after commit (back-channel logout): the rows go by
+	// cascade here, and the apps' grants are found by family.
+	return "", sessionFamilies(sessions), audit.append(ctx, q, e)
 }
 
 // notifyCancel mails to a security notice that carries the one-click cancel link of a pending

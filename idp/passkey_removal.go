@@ -101,23 +101,23 @@ func (s *Service) scheduleLastPasskeyRemoval(ctx context.Context, q store.Querie
 }
 
 // executeRemovePasskey carries out a pending removal of the last passkey.
-func (s *Service) executeRemovePasskey(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction) (string, error) {
+func (s *Service) executeRemovePasskey(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction) (string, []string, error) {
 	var p removePasskeyPayload
 	if err := json.Unmarshal(pa.Payload, &p); err != nil || p.V != 1 || len(p.CredentialID) == 0 {
-		return CodeInvalidRequest, nil
+		return CodeInvalidRequest, nil, nil
 	}
 	if err := q.DeleteCredential(ctx, pa.AccountID, p.CredentialID); errors.Is(err, store.ErrNotFound) {
-		return CodePasskeyNotFound, nil
+		return CodePasskeyNotFound, nil, nil
 	} else if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	ended, tokens, err := EndCredentialSessions(ctx, q, pa.AccountID, p.CredentialID)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	e := store.AuditEvent{Event: EventPasskeyRevoked, AccountID: pa.AccountID, ActorID: pa.ActorID, CredentialID: credentialRef(p.CredentialID),
 		Detail: detail(map[string]any{"pending_action": pa.ID, "sessions_ended": len(ended), "tokens_revoked": tokens})}
-	return "", audit.append(ctx, q, e)
+	return "", ended, audit.append(ctx, q, e)
 }
 
 // notifyPasskeyRemoval mails the account about a removed passkey, or about a pending removal

@@ -141,7 +141,7 @@ func (s *Service) cancelPending(ctx context.Context, m RequestMeta, actorID stri
 		pa.Status, pa.DoneAt = store.PendingStatusCancelled, now
 		e := metaEvent(EventPendingCancelled, m)
 		e.AccountID, e.ActorID = pa.AccountID, actorID
-		e.Detail = detail(map[string]any{"pending_action": pa.ID, "kind": pa.Kind, "via": map[bool]string{true: "link", false: "account"}[actorID == ""]})
+		e.Detail = detail(map[string]any{"pending_action": pa.ID, "kind": pa.Kind, "via": cancelVia(actorID, pa.AccountID)})
 		return audit.append(ctx, q, e)
 	})
 	if err != nil {
@@ -153,6 +153,18 @@ func (s *Service) cancelPending(ctx context.Context, m RequestMeta, actorID stri
 			"The pending change \""+PendingKindText(pa.Kind)+"\" was cancelled and will not happen.", "")
 	}
 	return pa, nil
+}
+
+// cancelVia names who cancelled, for the audit detail: the holder of the mailed link (no
+// actor), the account's owner, or an administrator acting on someone else's account.
+func cancelVia(actorID, accountID string) string {
+	switch actorID {
+	case "":
+		return "link"
+	case accountID:
+		return "account"
+	}
+	return "admin"
 }
 
 // PendingKindText describes a kind for people.
@@ -183,6 +195,8 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 			pa   store.PendingAction
 			fail string
 			acct *store.Account // as it was before the action: a deleted account's address
+			// ended are the OP session families the action ended, for SessionsEndedFunc.
+			ended []string
 		}
 		var batch []done
 		err := store.WithTx(ctx, s.st, func(q store.Queries) error {
@@ -197,7 +211,7 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 				if err != nil && !errors.Is(err, store.ErrNotFound) {
 					return err
 				}
-				fail, err := s.execute(ctx, q, audit, pa, now)
+				fail, ended, err := s.execute(ctx, q, audit, pa, now)
 				if err != nil {
 					return err
 				}
@@ -212,7 +226,7 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 				if err := audit.append(ctx, q, e); err != nil {
 					return err
 				}
-				batch = append(batch, done{pa, fail, before})
+				batch = append(batch, done{pa, fail, before, ended})
 			}
 			return nil
 		})
@@ -223,6 +237,8 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 		for _, d := range batch {
 			if d.fail == "" {
 				total++
+				// After commit, outside any transaction (see session_ends.go).
+				s.sessionsEnded(ctx, d.pa.AccountID, d.ended)
 				s.notifyExecuted(ctx, d.pa, d.acct)
 			}
 		}
@@ -233,11 +249,13 @@ func (s *Service) RunDuePendingActions(ctx context.Context) (int, error) {
 }
 
 // execute performs one claimed action inside the scheduler's transaction. A non-empty fail is
-// a permanent refusal (the action is marked failed); an error rolls the batch back.
-func (s *Service) execute(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction, now time.Time) (string, error) {
+// a permanent refusal (the action is marked failed); an error rolls the batch back. ended
+// lists the OP session families the action ended.
+func (s *Service) execute(ctx context.Context, q store.Queries, audit *txAudit, pa store.PendingAction, now time.Time) (fail string, ended []string, err error) {
 	switch pa.Kind {
 	case PendingChangeEmail:
-		return executeEmailChange(ctx, q, audit, pa, now)
+		fail, err = executeEmailChange(ctx, q, audit, pa, now)
+		return fail, nil, err
 	case PendingDeleteAccount:
 		return executeAccountDeletion(ctx, q, audit, pa)
 	case PendingRemovePasskey:
@@ -245,27 +263,27 @@ func (s *Service) execute(ctx context.Context, q store.Queries, audit *txAudit, 
 	case PendingActivateRecoveryPasskey:
 		var p recoveryPasskeyPayload
 		if err := json.Unmarshal(pa.Payload, &p); err != nil || p.V != 1 || p.Credential.AccountID != pa.AccountID {
-			return CodeInvalidRequest, nil
+			return CodeInvalidRequest, nil, nil
 		}
 		acct, err := q.GetAccount(ctx, pa.AccountID)
 		if errors.Is(err, store.ErrNotFound) {
-			return CodeForbidden, nil
+			return CodeForbidden, nil, nil
 		} else if err != nil {
-			return "", err
+			return "", nil, err
 		}
 		if acct.Disabled {
-			return CodeAccountDisabled, nil
+			return CodeAccountDisabled, nil, nil
 		}
 		c := p.Credential
 		c.CreatedAt = now
 		if err := q.CreateCredential(ctx, &c); errors.Is(err, store.ErrAlreadyExists) {
-			return CodeCredentialExists, nil
+			return CodeCredentialExists, nil, nil
 		} else if err != nil {
-			return "", err
+			return "", nil, err
 		}
-		return "", nil
+		return "", nil, nil
 	}
-	return "unknown_kind", nil
+	return "unknown_kind", nil, nil
 }
 
 // notifyExecuted tells the account a pending action took effect; before is the account as it

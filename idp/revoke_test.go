@@ -165,13 +165,17 @@ func TestSE04_EndSessions(t *testing.T) {
 		t.Fatalf("sessions = %+v", list)
 	}
 
-	if err := e.svc.EndSession(e.ctx, meta("mine"), alice.ID, refs["phone"]); err != nil {
-		t.Fatal(err)
+	if family, err := e.svc.EndSession(e.ctx, meta("mine"), alice.ID, refs["phone"]); err != nil || family == "" {
+		t.Fatalf("EndSession: family %q, %v", family, err)
 	}
-	wantCode(t, e.svc.EndSession(e.ctx, meta("mine"), alice.ID, refs["phone"]), CodeSessionNotFound)
-	wantCode(t, e.svc.EndSession(e.ctx, meta("mine"), alice.ID, refs["mine"]), CodeInvalidRequest)
-	wantCode(t, e.svc.EndSession(e.ctx, meta("bobs"), bob.ID, refs["tablet"]), CodeSessionNotFound)
-	wantCode(t, e.svc.EndSession(e.ctx, meta("mine"), alice.ID, SessionRef("bobs")), CodeSessionNotFound)
+	endErr := func(m RequestMeta, account, ref string) error {
+		_, err := e.svc.EndSession(e.ctx, m, account, ref)
+		return err
+	}
+	wantCode(t, endErr(meta("mine"), alice.ID, refs["phone"]), CodeSessionNotFound)
+	wantCode(t, endErr(meta("mine"), alice.ID, refs["mine"]), CodeInvalidRequest)
+	wantCode(t, endErr(meta("bobs"), bob.ID, refs["tablet"]), CodeSessionNotFound)
+	wantCode(t, endErr(meta("mine"), alice.ID, SessionRef("bobs")), CodeSessionNotFound)
 	evs := e.audit(EventSessionEnded)
 	if len(evs) != 1 || evs[0].AccountID != alice.ID || evs[0].ActorID != alice.ID || evs[0].CredentialID != credentialRef(cred) {
 		t.Fatalf("session.ended = %+v", evs)

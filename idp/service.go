@@ -30,6 +30,8 @@ type Service struct {
 	mailer  Mailer
 	// observers see every committed audit event (audit.go).
 	observers auditObservers
+	// ended is told of the sessions scheduled actions end (session_ends.go).
+	ended sessionsEndedHook
 }
 
 // RequestMeta describes the request a ceremony call comes from.

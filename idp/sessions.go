@@ -62,10 +62,12 @@ func (s *Service) Sessions(ctx context.Context, accountID string) ([]Session, er
 // EndSession signs the account out of one of its other browsers: its cookie stops working at
 // once because the row is gone. The caller's own session (m.SessionID) is refused: signing
 // out is the ui's logout, which also clears the cookie.
-func (s *Service) EndSession(ctx context.Context, m RequestMeta, accountID, ref string) error {
+func (s *Service) EndSession(ctx context.Context, m RequestMeta, accountID, ref string) (string, error) {
 	audit := &txAudit{s: s}
+	var family string
 	err := store.WithTx(ctx, s.st, func(q store.Queries) error {
 		audit.reset()
+		family = ""
 		rows, err := q.ListSessions(ctx, accountID)
 		if err != nil {
 			return err
@@ -83,6 +85,17 @@ func (s *Service) EndSession(ctx context.Context, m RequestMeta, accountID, ref 
 		case target.ID == m.SessionID:
 			return errEndOwnSession
 		}
+		// SA-04: the tokens issued in that session die with it (those recorded under the
+		// session id before families existed, too).
+		family = cmp.Or(target.Family, target.ID)
+		tokens := 0
+		for _, id := range slices.Compact([]string{target.ID, family}) {
+			n, err := q.RevokeOAuthTokensBySession(ctx, id)
+			if err != nil {
+				return err
+			}
+			tokens += n
+		}
 		if err := q.DeleteSession(ctx, target.ID); errors.Is(err, store.ErrNotFound) {
 			return ErrSessionNotFound.Wrap(err)
 		} else if err != nil {
@@ -91,14 +104,14 @@ func (s *Service) EndSession(ctx context.Context, m RequestMeta, accountID, ref 
 		e := metaEvent(EventSessionEnded, m)
 		e.AccountID, e.ActorID, e.CredentialID = accountID, accountID, credentialRef(target.CredentialID)
 		e.Detail = detail(map[string]any{"reason": "ended_from_account_page", "session_ref": ref,
-			"session_ip": target.IP, "session_device": ParseUserAgent(target.UserAgent).String()})
+			"session_ip": target.IP, "session_device": ParseUserAgent(target.UserAgent).String(), "tokens_revoked": tokens})
 		return audit.append(ctx, q, e)
 	})
 	if err != nil {
-		return txError("end session", err)
+		return "", txError("end session", err)
 	}
 	audit.flush(ctx)
-	return nil
+	return family, nil
 }
 
 // EndOtherSessions signs the account out everywhere but the caller's session, revokes the

@@ -81,16 +81,26 @@ func (p *Provider) trackGrant(ctx context.Context, family, sidClaim, accountID, 
 // for any delivery: the delivery loop (RunLogoutDelivery) sends them, here or on another
 // replica, and retries survive a restart. ui deletes the session itself, after this returns.
 func (p *Provider) EndSession(ctx context.Context, sessionID string) error {
+	queued, err := p.endSession(ctx, sessionID)
+	if queued {
+		p.deliverNow(ctx)
+	}
+	return err
+}
+
+// endSession revokes and queues for one session (or family) and reports whether it queued
+// any back-channel logout message.
+func (p *Provider) endSession(ctx context.Context, sessionID string) (bool, error) {
 	family := sessionID
 	switch row, err := p.st.GetSession(ctx, sessionID); {
 	case err == nil:
 		family = familyOf(row.Family, row.ID)
 	case !errors.Is(err, store.ErrNotFound):
-		return fmt.Errorf("oidc: end session: %w", err)
+		return false, fmt.Errorf("oidc: end session: %w", err)
 	}
 	clients, err := p.st.ListClients(ctx)
 	if err != nil {
-		return fmt.Errorf("oidc: end session: %w", err)
+		return false, fmt.Errorf("oidc: end session: %w", err)
 	}
 	queued := false
 	for i := range clients {
@@ -101,7 +111,7 @@ func (p *Provider) EndSession(ctx context.Context, sessionID string) error {
 		if _, err := p.st.GetOAuthToken(ctx, kindSessionGrants, key); errors.Is(err, store.ErrNotFound) {
 			continue
 		} else if err != nil {
-			return fmt.Errorf("oidc: end session: %w", err)
+			return queued, fmt.Errorf("oidc: end session: %w", err)
 		}
 		err := store.WithTx(ctx, p.st, func(q store.Queries) error {
 			t, err := q.GetOAuthToken(ctx, kindSessionGrants, key)
@@ -138,14 +148,31 @@ func (p *Provider) EndSession(ctx context.Context, sessionID string) error {
 			continue
 		}
 		if err != nil {
-			return fmt.Errorf("oidc: end session for client %s: %w", c.GetID(), err)
+			return queued, fmt.Errorf("oidc: end session for client %s: %w", c.GetID(), err)
 		}
 		queued = queued || c.BackchannelURI != ""
 	}
-	if queued {
-		p.deliverNow(ctx)
+	return queued, nil
+}
+
+// EndSessionFamilies is EndSession for OP sessions idp has already ended and deleted (a
+// scheduled account deletion or last-passkey removal): families are store.Session.Family
+// values, which EndSession takes once no row has that id. Every family is tried; the errors
+// are joined. Call it after the deleting transaction commits, never inside it.
+func (p *Provider) EndSessionFamilies(ctx context.Context, families []string) error {
+	var errs []error
+	queued := false
+	for _, f := range families {
+		q, err := p.endSession(ctx, f)
+		queued = queued || q
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
-	return nil
+	if queued {
+		p.deliverNow(ctx) // one bounded wait for all of them, not one per session
+	}
+	return errors.Join(errs...)
 }
 
 // deliverNow makes a delivery pass for the logout just queued and waits for it at most

@@ -36,7 +36,9 @@ func (p *Provider) newUserSession(acc *store.Account, who Principal, c *Client, 
 	sess := newSession()
 	sess.Subject = acc.ID
 	sess.SID = sid(familyOf(who.SessionFamily, who.SessionID))
-	sess.BrowserSession = who.SessionID
+	// Tokens record the OP session family, not the current id: the id rotates at every
+	// step-up, and revoking by session (idp, SA-04) must still find tokens issued before it.
+	sess.BrowserSession = familyOf(who.SessionFamily, who.SessionID)
 	sess.GrantedAt = p.now().UTC()
 	sess.UserinfoClaims = allowedClaims(cr.Userinfo, c)
 	cl := sess.Claims

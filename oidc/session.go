@@ -19,7 +19,8 @@ type Session struct {
 	openid.DefaultSession
 	// SID is the OP browser session's public id (the `sid` claim), for logout.
 	SID string `json:"sid,omitempty"`
-	// BrowserSession is the store id of the OP session; never sent to clients.
+	// BrowserSession is the OP session family (store.Session.Family, or the id where there is
+	// none), which outlives id rotations; never sent to clients.
 	BrowserSession string `json:"bs,omitempty"`
 	// GrantedAt is when the person authorized the grant. A refresh token family dies at
 	// GrantedAt + the absolute refresh lifetime however often it rotates (fosite only slides).

@@ -110,12 +110,6 @@ func (s *Server) accountRoute(g accountGuard, h accountHandler) http.HandlerFunc
 	}
 }
 
-// requireRecentAuth is the step-up policy with the default window (see the file comment). A
-// future AuthTime (the clock went back) counts as stale, not as fresh for longer.
-func (s *Server) requireRecentAuth(b *browserSession) error {
-	return s.requireRecentAuthFor(b, "")
-}
-
 // isFormPost tells a plain form post (the page without script) from the script's JSON calls.
 func isFormPost(r *http.Request) bool {
 	return strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
@@ -249,9 +243,11 @@ func (s *Server) accountPasskeyRevoke(w http.ResponseWriter, r *http.Request, b 
 }
 
 func (s *Server) accountSessionEnd(w http.ResponseWriter, r *http.Request, b *browserSession) error {
-	if err := s.idp.EndSession(r.Context(), s.meta(r, b), b.row.AccountID, r.PathValue("id")); err != nil {
+	family, err := s.idp.EndSession(r.Context(), s.meta(r, b), b.row.AccountID, r.PathValue("id"))
+	if err != nil {
 		return err
 	}
+	s.endOIDCSessions(r.Context(), []string{family})
 	return accountDone(w, r, "/account?notice=session_ended", nil)
 }
 

@@ -140,9 +140,7 @@ func (s *Server) endOIDCSessions(ctx context.Context, families []string) {
 	if s.op == nil {
 		return
 	}
-	for _, id := range families {
-		if err := s.op.EndSession(ctx, id); err != nil {
-			s.log.WarnContext(ctx, "back-channel logout after passkey revocation", "err", err.Error())
-		}
+	if err := s.op.EndSessionFamilies(ctx, families); err != nil {
+		s.log.WarnContext(ctx, "back-channel logout after sessions ended", "err", err.Error())
 	}
 }

@@ -204,15 +204,15 @@ func (s *Server) adminCSRF(r *http.Request, b *browserSession) error {
 }
 
 // requireRecentAdmin is the step-up gate of every console change: the session's latest
-// user-verified passkey assertion (sign-in or step-up) must be within the step-up window
-// (recovery.step_up_max_age), the policy of the account page's sensitive actions. A JSON
+// user-verified passkey assertion (sign-in or step-up) must be within the admin step-up
+// window (StepUpAdmin: recovery.step_up_windows.admin, else recovery.step_up_max_age). A JSON
 // request gets requireStepUp's 401 step_up_required; a form post gets a 401 page that runs
 // the step-up ceremony and then offers to repeat the change. Either way nothing changes.
 func (s *Server) requireRecentAdmin(w http.ResponseWriter, r *http.Request, a *adminReq) bool {
 	if jsonRequest(r) {
-		return s.requireStepUp(w, r, a.b, 0)
+		return s.requireStepUpFor(w, r, a.b, StepUpAdmin)
 	}
-	if s.requireRecentAuth(a.b) == nil {
+	if s.requireRecentAuthFor(a.b, StepUpAdmin) == nil {
 		return true
 	}
 	v := s.adminStepUpView(a, "For your security, confirm it's you with your passkey, then repeat the change.")
@@ -242,7 +242,7 @@ func resubmitFields(form url.Values) []templates.FormField {
 }
 
 func (s *Server) adminReauth(w http.ResponseWriter, r *http.Request, a *adminReq) error {
-	msg := "Confirm it's you with your passkey to make changes in the admin console for the next " + stepUpWindowText(s.recoveryDeps().stepUpMaxAge) + "."
+	msg := "Confirm it's you with your passkey to make changes in the admin console for the next " + stepUpWindowText(s.stepUpWindow(StepUpAdmin)) + "."
 	s.render(w, r, http.StatusOK, templates.AdminStepUp(s.adminStepUpView(a, msg)))
 	return nil
 }
@@ -266,7 +266,7 @@ func stepUpWindowText(d time.Duration) string {
 func (s *Server) adminPage(a *adminReq, section, title string) templates.AdminPage {
 	p := templates.AdminPage{Page: s.page(a.b, title), Section: section}
 	p.AccountName, p.Admin = a.me.DisplayName, true
-	p.StaleAuth = s.requireRecentAuth(a.b) != nil
+	p.StaleAuth = s.requireRecentAuthFor(a.b, StepUpAdmin) != nil
 	return p
 }
 

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"bytes"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -157,8 +156,10 @@ func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminRe
 	if id == a.me.ID {
 		return errDisableSelf
 	}
+	var families []string
 	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
 		ctx := r.Context()
+		families = nil
 		acc, err := q.GetAccount(ctx, id)
 		if err != nil {
 			return err
@@ -175,21 +176,21 @@ func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminRe
 		if err := q.UpdateAccount(ctx, acc); err != nil {
 			return err
 		}
-		ended, err := q.DeleteAccountSessions(ctx, acc.ID, "")
-		if err != nil {
+		if families, _, err = idp.EndAccountSessions(ctx, q, acc.ID, ""); err != nil {
 			return err
 		}
-		// Tokens already issued to apps stop working too (refresh tokens deactivated).
+		// Tokens already issued to apps stop working too, whatever session they came from.
 		if err := q.RevokeOAuthTokensBySubject(ctx, acc.ID, ""); err != nil {
 			return err
 		}
 		e := s.adminEvent(r, a, eventAdminDisabled)
-		e.AccountID, e.Detail = acc.ID, adminDetail(map[string]any{"sessions_ended": ended})
+		e.AccountID, e.Detail = acc.ID, adminDetail(map[string]any{"sessions_ended": len(families)})
 		return audit.Append(ctx, q, e)
 	})
 	if err != nil {
 		return adminNotFound(err, errNoAccount)
 	}
+	s.endOIDCSessions(r.Context(), families)
 	adminRedirect(w, r, userPath(id), noticeDisabled)
 	return nil
 }
@@ -217,33 +218,39 @@ func (s *Server) adminEnable(w http.ResponseWriter, r *http.Request, a *adminReq
 }
 
 // adminEndSessions signs the person out everywhere (the administrator's own current session
-// survives when they end their own).
+// survives when they end their own), revokes the tokens apps got in those sessions and tells
+// the apps (back-channel logout), as "sign out everywhere" on the account page does (SA-04).
 func (s *Server) adminEndSessions(w http.ResponseWriter, r *http.Request, a *adminReq) error {
 	id := r.PathValue("id")
 	except := ""
 	if id == a.me.ID {
 		except = a.b.row.ID
 	}
+	var families []string
 	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
 		if _, err := q.GetAccount(r.Context(), id); err != nil {
 			return err
 		}
-		ended, err := q.DeleteAccountSessions(r.Context(), id, except)
+		ended, tokens, err := idp.EndAccountSessions(r.Context(), q, id, except)
 		if err != nil {
 			return err
 		}
+		families = ended
 		e := s.adminEvent(r, a, eventAdminSessionsEnded)
-		e.AccountID, e.Detail = id, adminDetail(map[string]any{"sessions_ended": ended})
+		e.AccountID, e.Detail = id, adminDetail(map[string]any{"sessions_ended": len(ended), "tokens_revoked": tokens})
 		return audit.Append(r.Context(), q, e)
 	})
 	if err != nil {
 		return adminNotFound(err, errNoAccount)
 	}
+	s.endOIDCSessions(r.Context(), families)
 	adminRedirect(w, r, userPath(id), noticeSessionsEnded)
 	return nil
 }
 
-// adminRevokePasskey removes one passkey and ends the sessions signed in with it. Revoking
+// adminRevokePasskey removes one passkey and ends the sessions signed in with it, with the
+// tokens issued in them, and tells the apps: what the account page does (SA-04), through the
+// same idp.EndCredentialSessions. Revoking
 // the last passkey is allowed (a stolen device must be cut off at once); the page warns that
 // the person then needs a new invitation or recovery.
 func (s *Server) adminRevokePasskey(w http.ResponseWriter, r *http.Request, a *adminReq) error {
@@ -252,32 +259,26 @@ func (s *Server) adminRevokePasskey(w http.ResponseWriter, r *http.Request, a *a
 	if err != nil || len(credID) == 0 || len(credID) > 1023 {
 		return errNoPasskey
 	}
+	var families []string
 	err = s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
 		ctx := r.Context()
 		if err := q.DeleteCredential(ctx, id, credID); err != nil {
 			return err
 		}
-		sessions, err := q.ListSessions(ctx, id)
+		ended, tokens, err := idp.EndCredentialSessions(ctx, q, id, credID)
 		if err != nil {
 			return err
 		}
-		ended := 0
-		for _, se := range sessions {
-			if bytes.Equal(se.CredentialID, credID) {
-				if err := q.DeleteSession(ctx, se.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
-					return err
-				}
-				ended++
-			}
-		}
+		families = ended
 		e := s.adminEvent(r, a, eventAdminPasskeyRevoked)
 		e.AccountID, e.CredentialID = id, base64.RawURLEncoding.EncodeToString(credID)
-		e.Detail = adminDetail(map[string]any{"by_admin": true, "sessions_ended": ended})
+		e.Detail = adminDetail(map[string]any{"by_admin": true, "sessions_ended": len(ended), "tokens_revoked": tokens})
 		return audit.Append(ctx, q, e)
 	})
 	if err != nil {
 		return adminNotFound(err, errNoPasskey)
 	}
+	s.endOIDCSessions(r.Context(), families)
 	adminRedirect(w, r, userPath(id), noticePasskeyRevoked)
 	return nil
 }

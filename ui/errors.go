@@ -59,7 +59,10 @@ func (s *Server) classify(r *http.Request, err error) (int, string, string) {
 }
 
 func wantsJSON(r *http.Request) bool {
-	return strings.HasPrefix(r.URL.Path, "/webauthn/") || strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html")
+	if strings.HasPrefix(r.URL.Path, "/webauthn/") || strings.HasPrefix(r.Header.Get("Content-Type"), "application/json") {
+		return true // a script's call: it reads JSON whatever its Accept header says
+	}
+	return strings.Contains(r.Header.Get("Accept"), "application/json") && !strings.Contains(r.Header.Get("Accept"), "text/html")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

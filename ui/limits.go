@@ -2,6 +2,7 @@ package ui
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"mime"
@@ -55,6 +56,9 @@ func (l *Limits) defaults() {
 
 var errTooDeep = &idp.Error{Code: "invalid_request", Status: http.StatusBadRequest,
 	Message: "The request body nests too deeply."}
+
+var errDuplicateMember = &idp.Error{Code: "invalid_request", Status: http.StatusBadRequest,
+	Message: "The request body names a member twice."}
 
 // shareRateLimits moves the rate-limit buckets into the store when configured (or, on auto,
 // when the store is PostgreSQL, the backend for several replicas).
@@ -206,6 +210,9 @@ func (s *Server) checkBody(r *http.Request) (formClient string, err error) {
 	if isJSON && jsonDepth(b, s.cfg.Limits.MaxJSONDepth) > s.cfg.Limits.MaxJSONDepth {
 		return "", errTooDeep
 	}
+	if isJSON && repeatsMember(b) {
+		return "", errDuplicateMember
+	}
 	if isForm {
 		// A malformed form is the handler's to refuse; here it only names no client.
 		if v, err := url.ParseQuery(string(b)); err == nil {
@@ -265,4 +272,51 @@ func jsonDepth(b []byte, limit int) int {
 		}
 	}
 	return deepest
+}
+
+// repeatsMember reports whether some object in the JSON document b names a member twice.
+// encoding/json (and go-webauthn, which uses it) keeps the last of two same-named members, so
+// a body could show one value to a check and another to whatever reads it next; I-JSON
+// (RFC 7493 §2.3) forbids duplicates and WA-13 wants such a body refused. Nesting is already
+// bounded by jsonDepth, so the stack is too. A malformed document is left to the decoder.
+func repeatsMember(b []byte) bool {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	type frame struct {
+		object bool
+		names  map[string]struct{}
+		key    bool // the next token in this object is a member name
+	}
+	var stack []frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return false
+		}
+		if n := len(stack); n > 0 && stack[n-1].object {
+			top := &stack[n-1]
+			if top.key {
+				if name, ok := tok.(string); ok {
+					if _, seen := top.names[name]; seen {
+						return true
+					}
+					top.names[name] = struct{}{}
+					top.key = false
+					continue
+				}
+			} else {
+				top.key = true // this token is the member's value (or starts it)
+			}
+		}
+		switch tok {
+		case json.Delim('{'):
+			stack = append(stack, frame{object: true, names: map[string]struct{}{}, key: true})
+		case json.Delim('['):
+			stack = append(stack, frame{})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return false
+			}
+		}
+	}
 }

@@ -6,6 +6,7 @@
 //	keyward clients add|list|remove …          manage relying-party clients
 //	keyward users invite EMAIL [--admin]       print a one-time sign-up link
 //	keyward keys rotate                        rotate the signing keys
+//	keyward store check [--config FILE]        check the database's integrity and invariants
 //	keyward version
 package main
 
@@ -79,7 +80,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|version] [--config FILE]`
+const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|store check|version] [--config FILE]`
 
 // parseFlags reads --config and returns the remaining arguments.
 func parseFlags(name string, args []string, extra func(*flag.FlagSet)) (string, []string, error) {

@@ -139,6 +139,13 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 	}
 	a.Provider = op
 	srv.SetProvider(op)
+	// Scheduled actions that end sessions (account deletion, last-passkey removal) tell the
+	// apps through the OIDC side; idp calls this after its transaction commits.
+	id.OnSessionsEnded(func(ctx context.Context, accountID string, families []string) {
+		if err := op.EndSessionFamilies(ctx, families); err != nil {
+			log.WarnContext(ctx, "back-channel logout after a scheduled action", "account_id", accountID, "err", err.Error())
+		}
+	})
 
 	if err := a.syncClients(ctx); err != nil {
 		return nil, err

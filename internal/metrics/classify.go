@@ -33,7 +33,12 @@ const (
 )
 
 // pendingChangeKinds names idp's pending-action kinds as account-change kinds.
-var pendingChangeKinds = map[string]string{idp.PendingActivateRecoveryPasskey: "new_device_after_recovery"}
+var pendingChangeKinds = map[string]string{
+	idp.PendingActivateRecoveryPasskey: "new_device_after_recovery",
+	idp.PendingChangeEmail:             "email_change",
+	idp.PendingDeleteAccount:           "account_deletion",
+	idp.PendingRemovePasskey:           "passkey_removed",
+}
 
 // Sign-in routes.
 const (
@@ -177,7 +182,7 @@ func RecoveryStage(e store.AuditEvent) (string, bool) {
 
 // Account-change kinds and outcomes.
 var (
-	ChangeKinds    = []string{"email_change", "passkey_added", "passkey_removed", "passkey_renamed", "new_device_after_recovery"}
+	ChangeKinds    = []string{"email_change", "passkey_added", "passkey_removed", "passkey_renamed", "new_device_after_recovery", "account_deletion"}
 	ChangeOutcomes = []string{"requested", "done", "cancelled"}
 )
 
@@ -196,6 +201,10 @@ func AccountChange(e store.AuditEvent) (kind, outcome string, ok bool) {
 		return "email_change", "done", true
 	case eventPendingCreated, eventPendingCancelled, eventPendingExecuted:
 		kind = detailOf(e).Kind
+		if e.Event == eventPendingExecuted && kind == idp.PendingRemovePasskey {
+			// Its execution writes passkey.revoked, which counts the removal as done already.
+			return "", "", false
+		}
 		if k, ok := pendingChangeKinds[kind]; ok {
 			kind = k
 		}

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -77,5 +78,40 @@ func TestFunnelAndChanges(t *testing.T) {
 	}
 	if _, _, ok := AccountChange(store.AuditEvent{Event: "passkey.revoked", Result: "passkey_not_found"}); ok {
 		t.Error("a refused revocation is not a change")
+	}
+}
+
+// The pending kinds of account changes count under their change kind, never as "other", and a
+// last-passkey removal counts once when it executes (its passkey.revoked event does).
+func TestPendingAccountChangeKinds(t *testing.T) {
+	cases := []struct {
+		event, kind   string
+		want, outcome string
+		ok            bool
+	}{
+		{idp.EventPendingCreated, idp.PendingChangeEmail, "email_change", "requested", true},
+		{idp.EventPendingExecuted, idp.PendingChangeEmail, "email_change", "done", true},
+		{idp.EventPendingCancelled, idp.PendingChangeEmail, "email_change", "cancelled", true},
+		{idp.EventPendingCreated, idp.PendingDeleteAccount, "account_deletion", "requested", true},
+		{idp.EventPendingExecuted, idp.PendingDeleteAccount, "account_deletion", "done", true},
+		{idp.EventPendingCancelled, idp.PendingDeleteAccount, "account_deletion", "cancelled", true},
+		{idp.EventPendingCreated, idp.PendingRemovePasskey, "passkey_removed", "requested", true},
+		{idp.EventPendingCancelled, idp.PendingRemovePasskey, "passkey_removed", "cancelled", true},
+		{idp.EventPendingExecuted, idp.PendingRemovePasskey, "", "", false},
+		{idp.EventPendingExecuted, idp.PendingActivateRecoveryPasskey, "new_device_after_recovery", "done", true},
+	}
+	for _, c := range cases {
+		e := store.AuditEvent{Event: c.event, Detail: []byte(`{"kind":"` + c.kind + `"}`)}
+		kind, outcome, ok := AccountChange(e)
+		if kind != c.want || outcome != c.outcome || ok != c.ok {
+			t.Errorf("%s %s → %q %q %v, want %q %q %v", c.event, c.kind, kind, outcome, ok, c.want, c.outcome, c.ok)
+		}
+		if ok && !slices.Contains(ChangeKinds, kind) {
+			t.Errorf("%s is not a listed change kind", kind)
+		}
+	}
+	removal := store.AuditEvent{Event: idp.EventPasskeyRevoked, Detail: []byte(`{"pending_action":"x"}`)}
+	if kind, outcome, ok := AccountChange(removal); kind != "passkey_removed" || outcome != "done" || !ok {
+		t.Errorf("the executed removal's passkey.revoked → %q %q %v", kind, outcome, ok)
 	}
 }

@@ -181,7 +181,7 @@ func TestRL10_DiskFullRefusesWritesKeepsReads(t *testing.T) {
 func countAt(ctx context.Context, t *testing.T, dir, table string) int {
 	t.Helper()
 	d := &installation{database: "sqlite:" + filepath.Join(dir, "keyward.db")}
-	db := d.openDB(t)
+	db := d.openDB(t, true)
 	n, err := db.count(ctx, `SELECT count(*) FROM `+table)
 	if err != nil {
 		t.Fatal(err)

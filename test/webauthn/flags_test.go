@@ -50,6 +50,9 @@ func TestWA05_UserVerificationRequired(t *testing.T) {
 		refusedEverywhere(t, e, map[string][]softauthn.Forge{"uv_off": {softauthn.SetFlag(softauthn.FlagUV, false)}})
 	})
 	t.Run("id_token_says_mfa", func(t *testing.T) {
+		// Its own Keyward on the wall clock: the subtests above move the fake clock forward
+		// (rate-limit refills), and fosite checks auth_time against the wall clock.
+		e := testenv.Start(t, testenv.Options{RealClock: true})
 		synced := signedUp(t, e, "synced")
 		wantAMR(t, e, synced, []string{"swk", "user", "mfa"}, "phr")
 		// A device-bound key (BE=0, BS=0) is the hardware kind.

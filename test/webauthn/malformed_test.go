@@ -60,13 +60,6 @@ type malformedCase struct {
 	skip   string // a defect reported to the lead, not fixed here
 }
 
-// defectDuplicateBodyKey: go-webauthn's protocol.Parse*Body (called by ui/ceremony.go,
-// ui/account.go, ui/stepup.go, ui/recovery.go) decodes the response body with encoding/json,
-// which keeps the last of two members with the same name; WA-13 asks for 400. Only the member
-// that is kept is verified, so nothing unverified is accepted; the fix belongs in ui (refuse a
-// body with a repeated member before parsing), outside this package's files.
-const defectDuplicateBodyKey = "defect: a ceremony body that repeats a member (\"response\") is parsed last-wins and accepted; WA-13 wants 400 (reported to the lead)"
-
 // TestWA13_MalformedResponsesRefused: parsers are attack surface (WebAuthn §7.1 steps 5–6, 13;
 // ASVS 16.5.3). Each response below is refused with 400 (413 for a body over the size limit),
 // never a 500, never a sign-in, and changes nothing; Keyward keeps answering afterwards.
@@ -118,7 +111,7 @@ func TestWA13_MalformedResponsesRefused(t *testing.T) {
 		"deep_json_body": {edit: func(b []byte) []byte {
 			return []byte(strings.Repeat(`{"a":`, 100000) + "1" + strings.Repeat("}", 100000))
 		}},
-		"duplicate_response_key": {skip: defectDuplicateBodyKey, edit: func(b []byte) []byte {
+		"duplicate_response_key": {edit: func(b []byte) []byte {
 			return append([]byte(`{"response":{"clientDataJSON":"e30"},`), b[1:]...)
 		}},
 		"id_rawid_mismatch": {edit: func(b []byte) []byte {
