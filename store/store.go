@@ -165,8 +165,10 @@ type Ceremony struct {
 type Ceremonies interface {
 	// PutCeremony stores c, replacing any ceremony of the same session and purpose.
 	PutCeremony(ctx context.Context, c *Ceremony) error
-	// ConsumeCeremony deletes and returns the ceremony of that session and purpose if it has
-	// not expired at now; ErrNotFound otherwise. Exactly one of concurrent consumers wins.
+	// ConsumeCeremony deletes the ceremony of that session and purpose and returns it if it
+	// had not expired at now; ErrNotFound otherwise. An expired one is deleted all the same,
+	// so a clock stepped back later cannot revive it (RL-08). Exactly one of concurrent
+	// consumers wins.
 	ConsumeCeremony(ctx context.Context, sessionID, purpose string, now time.Time) (*Ceremony, error)
 }
 

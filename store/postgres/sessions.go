@@ -2,6 +2,7 @@ package postgres
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -32,9 +33,16 @@ func (q queries) PutCeremony(ctx context.Context, c *store.Ceremony) error {
 }
 
 func (q queries) ConsumeCeremony(ctx context.Context, sessionID, purpose string, now time.Time) (*store.Ceremony, error) {
-	return get("consume ceremony", q.db.QueryRow(ctx, `DELETE FROM ceremonies
-		WHERE session_id = $1 AND purpose = $2 AND expires_at > $3 RETURNING `+ceremonyCols,
-		sessionID, purpose, now), scanCeremony)
+	c, err := get("consume ceremony", q.db.QueryRow(ctx, `DELETE FROM ceremonies
+		WHERE session_id = $1 AND purpose = $2 RETURNING `+ceremonyCols,
+		sessionID, purpose), scanCeremony)
+	if err != nil {
+		return nil, err
+	}
+	if !c.ExpiresAt.After(now) {
+		return nil, fmt.Errorf("postgres: consume ceremony: expired: %w", store.ErrNotFound) // gone, and refused
+	}
+	return c, nil
 }
 
 // account_id is NULL for a session nobody has signed in to, so the foreign key binds only real

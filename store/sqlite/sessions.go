@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"time"
 
 	"github.com/keyward/keyward/store"
@@ -20,12 +21,15 @@ func (q *queries) ConsumeCeremony(ctx context.Context, sessionID, purpose string
 	// One statement both checks and deletes, so of concurrent consumers exactly one gets the row.
 	var c store.Ceremony
 	err := q.w.queryRow(ctx, `DELETE FROM ceremonies
-		WHERE session_id = ? AND purpose = ? AND expires_at > ?
+		WHERE session_id = ? AND purpose = ?
 		RETURNING session_id, purpose, account_id, data, created_at, expires_at`,
-		sessionID, purpose, nanos(now)).
+		sessionID, purpose).
 		Scan(&c.SessionID, &c.Purpose, &c.AccountID, &c.Data, tcol(&c.CreatedAt), tcol(&c.ExpiresAt))
 	if err != nil {
 		return nil, mapErr("consume ceremony", err)
+	}
+	if !c.ExpiresAt.After(now) {
+		return nil, mapErr("consume ceremony", sql.ErrNoRows) // expired: gone, and refused
 	}
 	return &c, nil
 }

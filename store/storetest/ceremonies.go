@@ -41,14 +41,21 @@ var ceremonyTests = map[string]func(*testing.T, store.Store){
 		ctx := t.Context()
 		c := ceremony("sess-1", "login")
 		must(t, s.PutCeremony(ctx, c))
-		_, err := s.ConsumeCeremony(ctx, c.SessionID, c.Purpose, c.ExpiresAt.Add(time.Second))
-		wantErr(t, err, store.ErrNotFound, "ConsumeCeremony after expiry")
-		_, err = s.ConsumeCeremony(ctx, c.SessionID, c.Purpose, c.ExpiresAt)
-		wantErr(t, err, store.ErrNotFound, "ConsumeCeremony at expiry")
-		// Refusing an expired ceremony did not delete it: a microsecond earlier it is valid.
 		got, err := s.ConsumeCeremony(ctx, c.SessionID, c.Purpose, c.ExpiresAt.Add(-time.Microsecond))
 		must(t, err)
 		wantSame(t, "ConsumeCeremony just before expiry", c, got)
+
+		must(t, s.PutCeremony(ctx, c))
+		_, err = s.ConsumeCeremony(ctx, c.SessionID, c.Purpose, c.ExpiresAt)
+		wantErr(t, err, store.ErrNotFound, "ConsumeCeremony at expiry")
+		// The attempt that found it expired deleted it: a clock stepped back afterwards
+		// cannot revive it (RL-08).
+		_, err = s.ConsumeCeremony(ctx, c.SessionID, c.Purpose, c.ExpiresAt.Add(-time.Minute))
+		wantErr(t, err, store.ErrNotFound, "ConsumeCeremony after an expired attempt, clock stepped back")
+
+		must(t, s.PutCeremony(ctx, c))
+		_, err = s.ConsumeCeremony(ctx, c.SessionID, c.Purpose, c.ExpiresAt.Add(time.Second))
+		wantErr(t, err, store.ErrNotFound, "ConsumeCeremony after expiry")
 	},
 	"Supersede": func(t *testing.T, s store.Store) {
 		ctx := t.Context()

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -58,10 +59,10 @@ func holdRequest(t *testing.T, in *installation, a *app) (send func() (*http.Res
 }
 
 // TestRL05_SIGTERMDrainsWithinShutdownDelay sends SIGTERM to a Keyward with
-// server.shutdown_delay set: /readyz answers 503 at once, new requests (a refresh among
-// them) are still served during the delay, then the listener closes, a request already in
-// flight completes with a whole response, the process exits 0, and the SQLite file is left
-// checkpointed (no -wal file) and sound.
+// server.shutdown_delay set: /readyz answers 503 at once, new requests (a refresh, and 40 on
+// fresh connections from 4 clients at once) are all still served during the delay, then the
+// listener closes, a request already in flight completes with a whole response, the process
+// exits 0, and the SQLite file is left checkpointed (no -wal file) and sound.
 func TestRL05_SIGTERMDrainsWithinShutdownDelay(t *testing.T) {
 	in := newInstallation(t, "", "")
 	tr := loopback()
@@ -85,13 +86,30 @@ func TestRL05_SIGTERMDrainsWithinShutdownDelay(t *testing.T) {
 	if err != nil || reply.status != http.StatusOK {
 		t.Fatalf("refresh during shutdown_delay: %d %s %v, want 200", reply.status, reply.Error, err)
 	}
-	resp, err := a.hc.Get(in.issuer + "/.well-known/openid-configuration")
-	if err != nil {
-		t.Fatalf("discovery during shutdown_delay: %v", err)
+	// Concurrent load during the delay, each request on a new connection as from many
+	// clients: every one is answered, none is refused or reset.
+	fresh := &http.Client{Transport: &http.Transport{DisableKeepAlives: true}, Timeout: 10 * time.Second}
+	var wg sync.WaitGroup
+	failures := make(chan error, 40)
+	for range 4 {
+		wg.Go(func() {
+			for range 10 {
+				resp, err := fresh.Get("http://" + in.addr + "/.well-known/openid-configuration")
+				if err != nil {
+					failures <- err
+					continue
+				}
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					failures <- fmt.Errorf("status %d", resp.StatusCode)
+				}
+			}
+		})
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("discovery during shutdown_delay: %d", resp.StatusCode)
+	wg.Wait()
+	close(failures)
+	for err := range failures {
+		t.Errorf("a request during shutdown_delay failed: %v", err)
 	}
 	if p.exited() {
 		t.Fatal("keyward exited during shutdown_delay")
