@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // strictClientData refuses a clientDataJSON that two JSON parsers could read differently
@@ -27,11 +28,14 @@ func strictClientData(raw []byte) error {
 		if err != nil {
 			return fmt.Errorf("client data: %w", err)
 		}
+		// encoding/json matches member names case-insensitively and keeps the last match, so
+		// "Origin" after "origin" would be what go-webauthn reads: compare folded names.
 		name, _ := tok.(string)
-		if seen[name] {
+		folded := strings.ToLower(name)
+		if seen[folded] {
 			return fmt.Errorf("client data member %q appears twice", name)
 		}
-		seen[name] = true
+		seen[folded] = true
 		var skip json.RawMessage
 		if err := dec.Decode(&skip); err != nil {
 			return fmt.Errorf("client data: %w", err)

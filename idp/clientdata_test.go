@@ -13,6 +13,7 @@ func TestWA13_StrictClientData(t *testing.T) {
 		{`{"type":"webauthn.get","tokenBinding":{"status":"present","status2":"x"}}`, true},
 		{`{"a":{"b":1,"b":2}}`, true}, // nested members are never read by a verifier
 		{`{"origin":"https://evil.test","type":"webauthn.get","origin":"http://localhost:1"}`, false},
+		{`{"origin":"https://evil.test","type":"webauthn.get","Origin":"http://localhost:1"}`, false}, // encoding/json reads "Origin" into origin
 		{`{"challenge":"AA","challenge":"AA"}`, false},
 		{`{"type":"webauthn.get","type":"webauthn.create"}`, false},
 		{`[{"type":"webauthn.get"}]`, false},

@@ -255,29 +255,23 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		}
 	}
 
-	if inter != nil {
-		// The interaction is single use: a replayed resume URL issues nothing.
-		if _, err := p.st.ConsumeInteraction(ctx, inter.ID, who.SessionID, now); err != nil {
-			if errors.Is(err, store.ErrNotFound) {
-				p.renderErr(w, r, http.StatusBadRequest, "interaction_expired", "This sign-in request was already completed. Go back to the app and start again.")
-				return
-			}
-			p.writeAuthorizeError(w, r, ar, err)
-			return
-		}
-	}
 	for _, s := range scopes {
 		ar.GrantScope(s)
 	}
 	sess := p.newUserSession(acc, who, client, scopes, claimsReq, requestedAt)
-	// Record that this browser session holds a grant for the client before the code leaves:
-	// logout must reach every client that could have tokens (Back-Channel Logout §2.3).
-	if err := p.trackGrant(ctx, familyOf(who.SessionFamily, who.SessionID), sess.SID, acc.ID, client.GetID(), ar.GetID(), slices.Contains(scopes, "offline_access")); err != nil {
+	resp, consumed, err := p.issueCode(ctx, ar, sess, inter, who.SessionID, now)
+	if !consumed {
+		p.renderErr(w, r, http.StatusBadRequest, "interaction_expired", "This sign-in request was already completed. Go back to the app and start again.")
+		return
+	}
+	if err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
-	resp, err := p.oauth.NewAuthorizeResponse(ctx, ar, sess)
-	if err != nil {
+	// Record that this browser session holds a grant for the client before the code leaves:
+	// logout must reach every client that could have tokens (Back-Channel Logout §2.3). A code
+	// stored but never sent because this fails is unusable and expires.
+	if err := p.trackGrant(ctx, familyOf(who.SessionFamily, who.SessionID), sess.SID, acc.ID, client.GetID(), ar.GetID(), slices.Contains(scopes, "offline_access")); err != nil {
 		p.writeAuthorizeError(w, r, ar, err)
 		return
 	}
@@ -290,6 +284,35 @@ func (p *Provider) decide(w http.ResponseWriter, r *http.Request, ar fosite.Auth
 		resp.AddParameter("iss", p.cfg.Issuer)
 	}
 	p.oauth.WriteAuthorizeResponse(ctx, w, ar, resp)
+}
+
+// issueCode consumes the interaction (single use: a replayed resume URL issues nothing) and
+// stores the code in one store transaction, so the two stand or fall together. consumed is
+// false when the interaction was already used or has expired.
+func (p *Provider) issueCode(ctx context.Context, ar fosite.AuthorizeRequester, sess *Session, inter *store.Interaction, sessionID string, now time.Time) (resp fosite.AuthorizeResponder, consumed bool, err error) {
+	if inter == nil {
+		resp, err = p.oauth.NewAuthorizeResponse(ctx, ar, sess)
+		return resp, true, err
+	}
+	txCtx, err := p.storage.BeginTX(ctx)
+	if err != nil {
+		return nil, true, err
+	}
+	defer func() {
+		if err != nil || !consumed {
+			_ = p.storage.Rollback(txCtx)
+		}
+	}()
+	if _, err = p.storage.q(txCtx).ConsumeInteraction(txCtx, inter.ID, sessionID, now); err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, false, nil
+		}
+		return nil, true, err
+	}
+	if resp, err = p.oauth.NewAuthorizeResponse(txCtx, ar, sess); err != nil {
+		return nil, true, err
+	}
+	return resp, true, p.storage.Commit(txCtx)
 }
 
 // grantableScopes is what the client asked for and may have. offline_access also needs the

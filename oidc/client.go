@@ -125,16 +125,6 @@ func (c *Client) displayName() string {
 	return c.ID
 }
 
-type clientCache struct{ st store.Store }
-
-func (c *clientCache) get(ctx context.Context, id string) (*Client, error) {
-	sc, err := c.st.GetClient(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	return toFositeClient(sc), nil
-}
-
 // SecretHasher stores client secrets as HMAC-SHA256 under a server key. Secrets Keyward
 // generates carry 256 bits of entropy, so a slow password hash would only cap the token
 // endpoint's throughput without adding safety; the key keeps a database dump from being

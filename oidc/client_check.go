@@ -41,5 +41,6 @@ func CheckClient(c *store.Client, lim ServerLimits) []FieldError {
 	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT && (c.JWKS != "" || c.JWKSURI != "" || c.TokenEndpointAuthSigningAlg != "") {
 		bad("jwks", "keys and a signing alg are only used with token_endpoint_auth_method private_key_jwt")
 	}
+	errs = append(errs, checkFrontchannel(c)...)
 	return errs
 }

@@ -23,6 +23,17 @@ import (
 // Every failure is invalid_client with the same text, and an unknown client costs the same
 // keyed hash as a wrong secret, so the answer tells nothing about which part was wrong.
 func (p *Provider) authenticateClient(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+	c, err := p.authenticateClientCredentials(ctx, r, form)
+	if err != nil {
+		return nil, err
+	}
+	if err := chargeClient(ctx, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func (p *Provider) authenticateClientCredentials(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
 	basicID, basicSecret, hasBasic := r.BasicAuth()
 	if form.Get("client_assertion") != "" || form.Get("client_assertion_type") != "" {
 		if hasBasic || form.Get("client_secret") != "" {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -196,4 +197,33 @@ func TestJWKSFetcherCache(t *testing.T) {
 	broken.Store(false)
 	now = now.Add(jwksMinRefetch)
 	get(false, true, 5)
+}
+
+// TestJWKSURINoSSRFThroughTranslatedAddresses: an IPv6 address that reaches an IPv4 one by
+// translation is judged by that IPv4 address, and reserved ranges IsPrivate misses are refused.
+func TestJWKSURINoSSRFThroughTranslatedAddresses(t *testing.T) {
+	for addr, want := range map[string]bool{
+		"64:ff9b::a9fe:a9fe": false, // NAT64 → 169.254.169.254 (cloud metadata)
+		"64:ff9b::a00:5":     false, // NAT64 → 10.0.0.5
+		"64:ff9b::808:808":   true,  // NAT64 → 8.8.8.8
+		"64:ff9b:1::1":       false, // local-use NAT64
+		"2002:a00:1::1":      false, // 6to4 → 10.0.0.1
+		"2002:808:808::1":    true,  // 6to4 → 8.8.8.8
+		"::a00:1":            false, // IPv4-compatible → 10.0.0.1
+		"::ffff:127.0.0.1":   false,
+		"::1":                false,
+		"::":                 false,
+		"fec0::1":            false,
+		"192.0.0.8":          false,
+		"198.18.0.1":         false,
+		"240.0.0.1":          false,
+		"0.0.0.1":            false,
+		"100.64.0.1":         false,
+		"2606:4700::1111":    true,
+		"1.1.1.1":            true,
+	} {
+		if got := publicAddress(netip.MustParseAddr(addr)); got != want {
+			t.Errorf("publicAddress(%s) = %v, want %v", addr, got, want)
+		}
+	}
 }

@@ -47,7 +47,8 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 		"acr_values_supported":                           []string{"phr", "phrh"},
 		"backchannel_logout_supported":                   true,
 		"backchannel_logout_session_supported":           true,
-		"frontchannel_logout_supported":                  false,
+		"frontchannel_logout_supported":                  true,
+		"frontchannel_logout_session_supported":          true,
 	})
 }
 

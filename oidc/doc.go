@@ -6,7 +6,8 @@
 // inline or fetched from jwks_uri) and secret hashing, the checks fosite leaves out
 // (duplicate and oversized parameters, request objects, PKCE before anything is stored, RFC
 // 9207 iss), the protocol endpoints, and the OIDC side of logout (validating RP-initiated
-// logout requests, revoking the session's grants, back-channel logout tokens).
+// logout requests, revoking the session's grants, back-channel logout tokens, the apps to
+// frame for front-channel logout).
 //
 // Routes mounted by Mount (no browser session needed):
 //

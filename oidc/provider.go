@@ -51,8 +51,8 @@ type Config struct {
 	BackchannelWait         time.Duration
 	BackchannelPollInterval time.Duration
 	BackchannelRetention    time.Duration
-	// BackchannelClient sends logout tokens; default: a client with a 5s timeout that follows
-	// no redirects.
+	// BackchannelClient sends logout tokens; default: newOutboundClient (5s timeout, no
+	// redirects, no proxy, public addresses only but for an http://localhost issuer).
 	BackchannelClient *http.Client
 	// GlobalSecret is the 32-byte HMAC key for opaque tokens (derived by cmd/ from the master
 	// secret with HKDF; the derivation never changes, or every token dies).
@@ -90,8 +90,7 @@ func (c *Config) defaults() {
 		c.BackchannelRetryDelays = []time.Duration{5 * time.Second, 30 * time.Second, 2 * time.Minute, 10 * time.Minute, time.Hour}
 	}
 	if c.BackchannelClient == nil {
-		c.BackchannelClient = &http.Client{Timeout: 5 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		c.BackchannelClient = newOutboundClient(5*time.Second, strings.HasPrefix(c.Issuer, "http://"))
 	}
 }
 
@@ -153,7 +152,7 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 	}
 	p := &Provider{cfg: cfg, st: st, keys: keys, log: log, now: now, renderErr: renderErr,
 		hasher: NewSecretHasher(cfg.ClientSecretKey)}
-	p.storage = &Storage{st: st, clients: &clientCache{st: st}, now: now, maxRefresh: cfg.RefreshTokenMaxLifetime,
+	p.storage = &Storage{st: st, clients: newClientCache(st, now), now: now, maxRefresh: cfg.RefreshTokenMaxLifetime,
 		ttl: map[string]time.Duration{
 			store.KindAuthorizeCode: cfg.AuthCodeTTL, store.KindPKCE: cfg.AuthCodeTTL, store.KindOIDC: cfg.AuthCodeTTL,
 			store.KindAccessToken: cfg.AccessTokenTTL, store.KindRefreshToken: cfg.RefreshTokenTTL,
@@ -182,6 +181,7 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 		RedirectSecureChecker: fosite.IsRedirectURISecureStrict,
 		FormPostHTMLTemplate:  p.formPost,
 		AllowedPromptValues:   []string{"login", "none", "consent", "select_account"},
+		SanitationWhiteList:   codeParams,
 	}
 	p.fcfg.ClientAuthenticationStrategy = p.authenticateClient
 	// PAR (par.go): Keyward enforces require_pushed_authorization_requests itself, per client
@@ -191,9 +191,11 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 	p.jwks = newJWKSFetcher(now, strings.HasPrefix(cfg.Issuer, "http://"))
 	p.bclWake = make(chan struct{}, 1)
 	sign := signer{keys: keys}
+	hmacStrategy := compose.NewOAuth2HMACStrategy(p.fcfg)
+	p.storage.codeSignature = hmacStrategy.AuthorizeCodeSignature
 	strategy := &compose.CommonStrategy{
 		// Opaque tokens, or RFC 9068 JWT access tokens per client (jwt_access.go).
-		CoreStrategy:               &accessStrategy{CoreStrategy: compose.NewOAuth2HMACStrategy(p.fcfg), sign: sign, keys: keys, issuer: cfg.Issuer},
+		CoreStrategy:               &accessStrategy{CoreStrategy: hmacStrategy, sign: sign, keys: keys, issuer: cfg.Issuer},
 		OpenIDConnectTokenStrategy: &openid.DefaultStrategy{Signer: sign, Config: p.fcfg},
 		Signer:                     sign,
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/ory/fosite"
@@ -31,6 +32,9 @@ type Storage struct {
 	// maxRefresh is the absolute lifetime of a refresh token family (OA-08): rotation slides
 	// each token's expiry but never past GrantedAt + maxRefresh.
 	maxRefresh time.Duration
+	// codeSignature is fosite's authorize code strategy's: the OpenID Connect handler passes
+	// the raw code, the code's row is keyed by its signature.
+	codeSignature func(ctx context.Context, code string) string
 }
 
 var (
@@ -190,16 +194,9 @@ var errExpired = fosite.ErrNotFound.WithHint("The token has expired.")
 // get loads a row and rebuilds the fosite request, decoding the session into sess. Callers
 // decide how an inactive or expired row reads.
 func (s *Storage) get(ctx context.Context, kind, signature string, sess fosite.Session) (*fosite.Request, *store.OAuthToken, error) {
-	t, err := s.q(ctx).GetOAuthToken(ctx, kind, signature)
+	t, sr, err := s.load(ctx, kind, signature)
 	if err != nil {
-		return nil, nil, mapStoreErr(err)
-	}
-	var sr storedRequest
-	if err := json.Unmarshal(t.Request, &sr); err != nil {
-		return nil, nil, fmt.Errorf("oidc: decode stored request: %w", err)
-	}
-	if sr.V != 1 {
-		return nil, nil, fmt.Errorf("oidc: stored request version %d unknown", sr.V)
+		return nil, nil, err
 	}
 	if sess == nil {
 		sess = newSession()
@@ -218,10 +215,33 @@ func (s *Storage) get(ctx context.Context, kind, signature string, sess fosite.S
 	}
 	return &fosite.Request{
 		ID: sr.ID, RequestedAt: sr.RequestedAt, Client: client,
-		RequestedScope: sr.Scopes, GrantedScope: sr.GrantedScopes,
-		RequestedAudience: sr.Audience, GrantedAudience: sr.GrantedAudience,
+		// Clipped: the envelope may be shared through the token request's memo, and an
+		// append to one request's scopes must not write into another's.
+		RequestedScope: slices.Clip(sr.Scopes), GrantedScope: slices.Clip(sr.GrantedScopes),
+		RequestedAudience: slices.Clip(sr.Audience), GrantedAudience: slices.Clip(sr.GrantedAudience),
 		Form: form, Session: sess,
 	}, t, nil
+}
+
+// load reads a row and decodes its envelope, from the token request's memo when there is one.
+func (s *Storage) load(ctx context.Context, kind, signature string) (*store.OAuthToken, *storedRequest, error) {
+	m := memoFrom(ctx, kind)
+	if t, sr := m.lookup(signature); t != nil {
+		return t, sr, nil
+	}
+	t, err := s.q(ctx).GetOAuthToken(ctx, kind, signature)
+	if err != nil {
+		return nil, nil, mapStoreErr(err)
+	}
+	sr := new(storedRequest)
+	if err := json.Unmarshal(t.Request, sr); err != nil {
+		return nil, nil, fmt.Errorf("oidc: decode stored request: %w", err)
+	}
+	if sr.V != 1 {
+		return nil, nil, fmt.Errorf("oidc: stored request version %d unknown", sr.V)
+	}
+	m.keep(signature, t, sr)
+	return t, sr, nil
 }
 
 func (s *Storage) CreateAuthorizeCodeSession(ctx context.Context, code string, r fosite.Requester) error {
@@ -249,20 +269,18 @@ func (s *Storage) GetAuthorizeCodeSession(ctx context.Context, code string, sess
 // answers it with invalid_grant instead of fosite's server_error.
 var errCodeRace = errors.New("authorization code already redeemed")
 
-// InvalidateAuthorizeCodeSession marks the code used and drops its PKCE row, which
-// DeletePKCERequestSession leaves in place (see there).
+// InvalidateAuthorizeCodeSession marks the code used. The conditional update is the
+// single-use check: of concurrent redemptions one changes the row, whatever each read before.
+// The PKCE and OpenID Connect parts live in the same row, so they are used up with it.
 func (s *Storage) InvalidateAuthorizeCodeSession(ctx context.Context, code string) error {
-	q := s.q(ctx)
-	err := q.DeactivateOAuthToken(ctx, store.KindAuthorizeCode, code)
+	err := s.q(ctx).DeactivateOAuthToken(ctx, store.KindAuthorizeCode, code)
 	if errors.Is(err, store.ErrNotFound) {
 		return errCodeRace
 	}
 	if err != nil {
 		return mapStoreErr(err)
 	}
-	if err := q.DeleteOAuthToken(ctx, store.KindPKCE, code); err != nil && !errors.Is(err, store.ErrNotFound) {
-		return mapStoreErr(err)
-	}
+	memoFrom(ctx, store.KindAuthorizeCode).deactivate(code)
 	return nil
 }
 
@@ -336,51 +354,85 @@ func (s *Storage) RevokeAccessToken(ctx context.Context, requestID string) error
 	return mapStoreErr(s.q(ctx).DeleteOAuthTokensByRequest(ctx, store.KindAccessToken, requestID))
 }
 
-func (s *Storage) CreatePKCERequestSession(ctx context.Context, sig string, r fosite.Requester) error {
-	return s.create(ctx, store.KindPKCE, sig, r)
+// codeParams are the authorization request's parameters kept in the code's row (fosite's
+// SanitationWhiteList): what the token endpoint checks (redirect_uri), PKCE reads
+// (code_challenge*) and the ID token needs (the rest). One row per code instead of three.
+var codeParams = []string{"redirect_uri", "code_challenge", "code_challenge_method",
+	"nonce", "max_age", "prompt", "acr_values", "id_token_hint"}
+
+// codeRow reads a code's row for the PKCE and OpenID Connect handlers. legacy is true for a
+// code issued before those parts moved into the code's row (PKCE is enforced, so every
+// newer code carries its challenge); such a code still has its separate rows.
+func (s *Storage) codeRow(ctx context.Context, sig string, sess fosite.Session) (r *fosite.Request, t *store.OAuthToken, legacy bool, err error) {
+	r, t, err = s.get(ctx, store.KindAuthorizeCode, sig, sess)
+	if err != nil {
+		return nil, nil, false, err
+	}
+	return r, t, r.Form.Get("code_challenge") == "" && r.Form.Get("code_challenge_method") == "", nil
 }
 
+// CreatePKCERequestSession stores nothing: the challenge is in the code's row (codeParams).
+func (s *Storage) CreatePKCERequestSession(context.Context, string, fosite.Requester) error {
+	return nil
+}
+
+// GetPKCERequestSession reads the challenge from the code's row. A used code reads as not
+// found, as its PKCE row did once deleted at redemption.
 func (s *Storage) GetPKCERequestSession(ctx context.Context, sig string, sess fosite.Session) (fosite.Requester, error) {
-	r, t, err := s.get(ctx, store.KindPKCE, sig, sess)
+	r, t, legacy, err := s.codeRow(ctx, sig, sess)
 	if err != nil {
 		return nil, err
 	}
-	if s.expired(t) {
+	if !t.Active || s.expired(t) {
 		return nil, errExpired
+	}
+	if legacy {
+		if r, _, err = s.get(ctx, store.KindPKCE, sig, sess); err != nil {
+			return nil, err
+		}
 	}
 	return r, nil
 }
 
 // DeletePKCERequestSession is a no-op: fosite calls it before it compares the verifier, so
 // deleting here would let a wrong code_verifier destroy the code for its rightful owner. The
-// row goes when the code is redeemed (InvalidateAuthorizeCodeSession) or expires.
+// challenge goes with the code's row.
 func (s *Storage) DeletePKCERequestSession(context.Context, string) error { return nil }
 
-// The OpenID Connect rows are keyed by the raw authorization code (fosite passes the code,
-// not its signature); store only its hash so a database dump yields no usable code.
-func oidcKey(code string) string {
-	h := sha256.Sum256([]byte(code))
-	return base64.RawURLEncoding.EncodeToString(h[:])
+// CreateOpenIDConnectSession stores nothing: the nonce and the other parameters the ID token
+// needs are in the code's row (codeParams), and so is the session.
+func (s *Storage) CreateOpenIDConnectSession(context.Context, string, fosite.Requester) error {
+	return nil
 }
 
-func (s *Storage) CreateOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) error {
-	return s.create(ctx, store.KindOIDC, oidcKey(code), r)
-}
-
+// GetOpenIDConnectSession reads the code's row by the code's signature. fosite calls it after
+// this request has redeemed the code, so an inactive row is expected here: only the one
+// request that won InvalidateAuthorizeCodeSession gets this far. A code granted without
+// openid has no OpenID Connect session, as fosite would have stored none.
 func (s *Storage) GetOpenIDConnectSession(ctx context.Context, code string, r fosite.Requester) (fosite.Requester, error) {
-	got, t, err := s.get(ctx, store.KindOIDC, oidcKey(code), r.GetSession())
+	sig := s.codeSignature(ctx, code)
+	got, t, legacy, err := s.codeRow(ctx, sig, r.GetSession())
+	if err == nil && legacy {
+		got, t, err = s.get(ctx, store.KindOIDC, oidcKey(code), r.GetSession())
+	}
 	if err != nil {
 		if errors.Is(err, fosite.ErrNotFound) {
 			return nil, openid.ErrNoSessionFound
 		}
 		return nil, err
 	}
-	if s.expired(t) {
+	if s.expired(t) || !got.GetGrantedScopes().Has("openid") {
 		return nil, openid.ErrNoSessionFound
 	}
 	return got, nil
 }
 
-func (s *Storage) DeleteOpenIDConnectSession(ctx context.Context, code string) error {
-	return mapStoreErr(s.q(ctx).DeleteOAuthToken(ctx, store.KindOIDC, oidcKey(code)))
+// DeleteOpenIDConnectSession is a no-op: the code's row was already marked used in this
+// request, and a legacy OpenID Connect row expires with its code.
+func (s *Storage) DeleteOpenIDConnectSession(context.Context, string) error { return nil }
+
+// Legacy OpenID Connect rows are keyed by the hash of the raw authorization code.
+func oidcKey(code string) string {
+	h := sha256.Sum256([]byte(code))
+	return base64.RawURLEncoding.EncodeToString(h[:])
 }

@@ -18,7 +18,7 @@ import (
 var supportedGrants = []string{"authorization_code", "refresh_token", "client_credentials"}
 
 func (p *Provider) serveToken(w http.ResponseWriter, r *http.Request) {
-	ctx := r.Context()
+	ctx := withCodeMemo(r.Context())
 	if err := parseForm(r); err != nil {
 		p.writeAccessError(w, r, nil, fosite.ErrInvalidRequest.WithHint("The request body must be form-encoded."))
 		return

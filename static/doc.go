@@ -19,4 +19,9 @@
 //     {"error": code, "error_description": text}, and the text is shown to the
 //     person, so it must be public.
 //   - A non-empty data-interaction is sent as ?interaction=… on begin and finish.
+//
+// frontchannel.js serves only the front-channel logout page: once the page's
+// load event (which waits for every app's iframe) fires, or after the link's
+// data-timeout-ms, it replaces the page with the #frontchannel-continue link's
+// target.
 package static

@@ -6,5 +6,5 @@ import "embed"
 // /static/ (for example http.StripPrefix("/static/", http.FileServerFS(FS))).
 // It is read-only and safe to share.
 //
-//go:embed keyward.css keyward.js favicon.svg recovery.js admin.js
+//go:embed keyward.css keyward.js favicon.svg recovery.js admin.js frontchannel.js
 var FS embed.FS

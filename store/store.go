@@ -25,6 +25,8 @@ type Queries interface {
 	AccountChanges
 	ClientAssertionJTIs
 	LogoutOutbox
+	LogoutOutboxAdmin
+	Restores
 	// PurgeExpired deletes ceremonies, interactions, sessions, invites, OAuth tokens and client
 	// assertion jtis whose
 	// expiry is at or before now, and returns how many rows went.
@@ -297,6 +299,10 @@ type Client struct {
 	// RequirePAR makes the client's authorization requests valid only through pushed
 	// authorization requests (RFC 9126 require_pushed_authorization_requests).
 	RequirePAR bool
+	// FrontchannelLogoutURI is framed at logout (Front-Channel Logout 1.0); with
+	// FrontchannelLogoutSessionRequired it gets iss and sid.
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
 	// AccessTokenFormat is "opaque" (the default when empty) or "jwt" (RFC 9068).
 	AccessTokenFormat string
 	// Lifetimes of the tokens issued to this client; zero means the server-wide default.

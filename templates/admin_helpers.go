@@ -16,6 +16,7 @@ var adminSections = []adminSection{
 	{"pending", "Pending actions", "/admin/pending"},
 	{"clients", "Clients", "/admin/clients"},
 	{"audit", "Audit log", "/admin/audit"},
+	{"keys", "Signing keys", "/admin/keys"}, {"logouts", "Logouts", "/admin/logouts"},
 	{"settings", "Settings", "/admin/settings"},
 }
 

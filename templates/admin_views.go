@@ -63,6 +63,9 @@ type AdminClientForm struct {
 	DefaultAccessLifetime, DefaultRefreshLifetime, DefaultIDLifetime string
 	// AllowedOrigins holds one browser origin per line (CORS on the token endpoints).
 	AllowedOrigins string
+	// FrontchannelLogoutURI is framed at logout; with the flag it gets iss and sid.
+	FrontchannelLogoutURI             string
+	FrontchannelLogoutSessionRequired bool
 }
 
 // Choice is one checkbox of a set.

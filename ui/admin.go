@@ -49,6 +49,11 @@ import (
 //	GET  /admin/audit                    audit log (?account=&event=&since=&until=&ip=&before=)
 //	GET  /admin/audit.jsonl              the same filters, exported as JSON lines
 //	GET  /admin/settings                 configuration, read-only, with sources
+//	GET  /admin/keys                     signing keys and their state (ui/admin_keys.go)
+//	POST /admin/keys/rotate              rotate the signing keys now
+//	GET  /admin/logouts                  back-channel logout outbox (ui/admin_logouts.go)
+//	POST /admin/logouts/{id}/retry       make a pending or abandoned message due now
+//	POST /admin/logouts/{id}/drop        abandon a pending message
 
 // Admin console audit events. Revoking a passkey writes idp's passkey.revoked, with the
 // administrator as the actor, so account-change counts see it whoever revoked.
@@ -110,6 +115,11 @@ func (s *Server) adminRoutes() []adminRoute {
 		{"GET", "/admin/audit", s.adminAudit},
 		{"GET", "/admin/audit.jsonl", s.adminAuditExport},
 		{"GET", "/admin/settings", s.adminSettings},
+		{"GET", "/admin/keys", s.adminKeys},
+		{"POST", "/admin/keys/rotate", s.adminKeysRotate},
+		{"GET", "/admin/logouts", s.adminLogouts},
+		{"POST", "/admin/logouts/{id}/retry", s.adminLogoutRetry},
+		{"POST", "/admin/logouts/{id}/drop", s.adminLogoutDrop},
 	}
 }
 

@@ -33,6 +33,7 @@ var knownEvents = []string{
 	eventAdminClientCreated, eventAdminClientUpdated, eventAdminClientRotated, eventAdminClientDeleted,
 	eventAdminDisabled, eventAdminEnabled, eventAdminSessionsEnded, eventAdminRoleGranted,
 	eventAdminRoleRemoved, eventAuditExported,
+	eventKeysRotated, eventAdminLogoutRetried, eventAdminLogoutDropped,
 }
 
 // auditFilter is the parsed query string shared by the page and the export.

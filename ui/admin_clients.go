@@ -57,7 +57,7 @@ func (s *Server) adminClients(w http.ResponseWriter, r *http.Request, a *adminRe
 }
 
 func (s *Server) adminClientNew(w http.ResponseWriter, r *http.Request, a *adminReq) error {
-	f := s.clientForm(&store.Client{GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email"}})
+	f := s.clientForm(&store.Client{GrantTypes: []string{"authorization_code", "refresh_token"}, Scopes: []string{"openid", "profile", "email"}, IDTokenSignedAlg: "ES256"})
 	f.AdminPage, f.New = s.adminPage(a, "clients", "Add a client"), true
 	s.render(w, r, http.StatusOK, templates.AdminClient(f))
 	return nil
@@ -131,6 +131,7 @@ func (s *Server) adminClientCreate(w http.ResponseWriter, r *http.Request, a *ad
 		return err
 	}
 	s.cors.invalidate()
+	s.op.ForgetClient(c.ID)
 	f := s.clientForm(c)
 	f.AdminPage, f.Secret = s.adminPage(a, "clients", adminOr(c.Name, c.ID)), secret
 	f.Notice = "Client created."
@@ -177,6 +178,7 @@ func (s *Server) adminClientUpdate(w http.ResponseWriter, r *http.Request, a *ad
 		return adminNotFound(err, errNoClient)
 	}
 	s.cors.invalidate()
+	s.op.ForgetClient(c.ID)
 	if secret == "" {
 		adminRedirect(w, r, "/admin/clients/"+url.PathEscape(c.ID), noticeClientSaved)
 		return nil
@@ -211,6 +213,7 @@ func (s *Server) adminClientRotate(w http.ResponseWriter, r *http.Request, a *ad
 	if err != nil {
 		return adminNotFound(err, errNoClient)
 	}
+	s.op.ForgetClient(c.ID)
 	f := s.clientForm(c)
 	f.AdminPage, f.Secret = s.adminPage(a, "clients", adminOr(c.Name, c.ID)), secret
 	f.Notice = "New secret created; the old one no longer works."
@@ -239,6 +242,7 @@ func (s *Server) adminClientDelete(w http.ResponseWriter, r *http.Request, a *ad
 		return adminNotFound(err, errNoClient)
 	}
 	s.cors.invalidate()
+	s.op.ForgetClient(c.ID)
 	adminRedirect(w, r, "/admin/clients", noticeClientDeleted)
 	return nil
 }
@@ -269,6 +273,9 @@ func (s *Server) readClientForm(r *http.Request, c *store.Client) []string {
 			errs = append(errs, fmt.Sprintf("Back-channel logout URI: %v.", err))
 		}
 	}
+	// Checked with the other oidc.CheckClient rules (admin_clients_tokens.go).
+	c.FrontchannelLogoutURI = strings.TrimSpace(r.PostFormValue("frontchannel_logout_uri"))
+	c.FrontchannelLogoutSessionRequired = r.PostFormValue("frontchannel_logout_session_required") == "1"
 	switch r.PostFormValue("type") {
 	case "public":
 		c.Public = true
@@ -368,7 +375,8 @@ func (s *Server) clientForm(c *store.Client) templates.AdminClientForm {
 	f := templates.AdminClientForm{ID: c.ID, Name: c.Name, RedirectURIs: strings.Join(c.RedirectURIs, "\n"),
 		PostLogoutURIs: strings.Join(c.PostLogoutRedirectURIs, "\n"), Public: c.Public, FirstParty: c.FirstParty,
 		BackchannelLogoutURI: c.BackchannelLogoutURI, Alg: c.IDTokenSignedAlg, Source: c.Source,
-		ReadOnly: c.Source == "config"}
+		ReadOnly: c.Source == "config", FrontchannelLogoutURI: c.FrontchannelLogoutURI,
+		FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired}
 	if !c.CreatedAt.IsZero() {
 		f.CreatedAt, f.UpdatedAt = c.CreatedAt.Format(timeFormat), c.UpdatedAt.Format(timeFormat)
 	}
@@ -408,6 +416,8 @@ func clientChanges(a, b *store.Client) []string {
 	add("public", a.Public != b.Public)
 	add("first_party", a.FirstParty != b.FirstParty)
 	add("backchannel_logout_uri", a.BackchannelLogoutURI != b.BackchannelLogoutURI)
+	add("frontchannel_logout_uri", a.FrontchannelLogoutURI != b.FrontchannelLogoutURI)
+	add("frontchannel_logout_session_required", a.FrontchannelLogoutSessionRequired != b.FrontchannelLogoutSessionRequired)
 	add("id_token_signed_response_alg", a.IDTokenSignedAlg != b.IDTokenSignedAlg)
 	out = append(out, clientTokenChanges(a, b)...)
 	return out

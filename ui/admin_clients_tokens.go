@@ -16,15 +16,17 @@ import (
 
 // clientFieldLabels names each checked field as the form labels it.
 var clientFieldLabels = map[string]string{
-	"token_endpoint_auth_method":      "Client authentication",
-	"jwks":                            "Keys",
-	"jwks_uri":                        "JWKS URI",
-	"token_endpoint_auth_signing_alg": "Assertion algorithm",
-	"access_token_format":             "Access token format",
-	"access_token_lifetime":           "Access token lifetime",
-	"refresh_token_lifetime":          "Refresh token lifetime",
-	"id_token_lifetime":               "ID token lifetime",
-	"allowed_origins":                 "Allowed browser origins",
+	"token_endpoint_auth_method":           "Client authentication",
+	"jwks":                                 "Keys",
+	"jwks_uri":                             "JWKS URI",
+	"token_endpoint_auth_signing_alg":      "Assertion algorithm",
+	"access_token_format":                  "Access token format",
+	"access_token_lifetime":                "Access token lifetime",
+	"refresh_token_lifetime":               "Refresh token lifetime",
+	"id_token_lifetime":                    "ID token lifetime",
+	"allowed_origins":                      "Allowed browser origins",
+	"frontchannel_logout_uri":              "Front-channel logout URI",
+	"frontchannel_logout_session_required": "Front-channel logout",
 }
 
 // clientUsesSecret: public clients have none, and a private_key_jwt client proves itself with

@@ -157,9 +157,10 @@ func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminRe
 		return errDisableSelf
 	}
 	var families []string
+	changed := false
 	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
 		ctx := r.Context()
-		families = nil
+		families, changed = nil, false
 		acc, err := q.GetAccount(ctx, id)
 		if err != nil {
 			return err
@@ -167,6 +168,7 @@ func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminRe
 		if acc.Disabled {
 			return nil
 		}
+		changed = true
 		if acc.Admin {
 			if err := idp.RequireOtherAdmin(ctx, q, acc.ID); err != nil {
 				return err
@@ -191,17 +193,23 @@ func (s *Server) adminDisable(w http.ResponseWriter, r *http.Request, a *adminRe
 		return adminNotFound(err, errNoAccount)
 	}
 	s.endOIDCSessions(r.Context(), families)
+	if changed {
+		s.idp.NotifyAdminChange(r.Context(), id, idp.AdminDisabledAccount)
+	}
 	adminRedirect(w, r, userPath(id), noticeDisabled)
 	return nil
 }
 
 func (s *Server) adminEnable(w http.ResponseWriter, r *http.Request, a *adminReq) error {
 	id := r.PathValue("id")
+	changed := false
 	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
+		changed = false
 		acc, err := q.GetAccount(r.Context(), id)
 		if err != nil || !acc.Disabled {
 			return err
 		}
+		changed = true
 		acc.Disabled, acc.UpdatedAt = false, s.now().UTC()
 		if err := q.UpdateAccount(r.Context(), acc); err != nil {
 			return err
@@ -212,6 +220,9 @@ func (s *Server) adminEnable(w http.ResponseWriter, r *http.Request, a *adminReq
 	})
 	if err != nil {
 		return adminNotFound(err, errNoAccount)
+	}
+	if changed {
+		s.idp.NotifyAdminChange(r.Context(), id, idp.AdminEnabledAccount)
 	}
 	adminRedirect(w, r, userPath(id), noticeEnabled)
 	return nil
@@ -244,6 +255,9 @@ func (s *Server) adminEndSessions(w http.ResponseWriter, r *http.Request, a *adm
 		return adminNotFound(err, errNoAccount)
 	}
 	s.endOIDCSessions(r.Context(), families)
+	if id != a.me.ID {
+		s.idp.NotifyAdminChange(r.Context(), id, idp.AdminEndedSessions)
+	}
 	adminRedirect(w, r, userPath(id), noticeSessionsEnded)
 	return nil
 }
@@ -279,6 +293,7 @@ func (s *Server) adminRevokePasskey(w http.ResponseWriter, r *http.Request, a *a
 		return adminNotFound(err, errNoPasskey)
 	}
 	s.endOIDCSessions(r.Context(), families)
+	s.idp.NotifyAdminChange(r.Context(), id, idp.AdminRemovedPasskey)
 	adminRedirect(w, r, userPath(id), noticePasskeyRevoked)
 	return nil
 }
@@ -293,12 +308,15 @@ func (s *Server) adminRemove(w http.ResponseWriter, r *http.Request, a *adminReq
 
 func (s *Server) setAdmin(w http.ResponseWriter, r *http.Request, a *adminReq, admin bool) error {
 	id := r.PathValue("id")
+	changed := false
 	err := s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
 		ctx := r.Context()
+		changed = false
 		acc, err := q.GetAccount(ctx, id)
 		if err != nil || acc.Admin == admin {
 			return err
 		}
+		changed = true
 		if !admin {
 			if err := idp.RequireOtherAdmin(ctx, q, acc.ID); err != nil {
 				return err
@@ -319,9 +337,12 @@ func (s *Server) setAdmin(w http.ResponseWriter, r *http.Request, a *adminReq, a
 	if err != nil {
 		return adminNotFound(err, errNoAccount)
 	}
-	n := noticeRoleRemoved
+	n, change := noticeRoleRemoved, idp.AdminRemovedAdmin
 	if admin {
-		n = noticeRoleGranted
+		n, change = noticeRoleGranted, idp.AdminGrantedAdmin
+	}
+	if changed && id != a.me.ID {
+		s.idp.NotifyAdminChange(r.Context(), id, change)
 	}
 	if !admin && id == a.me.ID {
 		adminRedirect(w, r, "/account", "")

@@ -210,13 +210,34 @@ func (s *Server) rotateSession(w http.ResponseWriter, r *http.Request, old *brow
 		return err
 	}
 	err = store.WithTx(ctx, s.st, func(q store.Queries) error {
+		// The assertion was verified in an earlier transaction. Whatever happened since —
+		// the passkey removed, the account disabled, this browser signed out (SA-04) — is
+		// checked again here, where the new session is written, so a removed passkey cannot
+		// leave behind a freshly authenticated session.
+		if len(row.CredentialID) > 0 {
+			cred, err := q.GetCredential(ctx, row.CredentialID)
+			if errors.Is(err, store.ErrNotFound) || err == nil && cred.AccountID != row.AccountID {
+				return idp.ErrVerificationFailed.Wrap(errors.New("passkey removed during sign-in"))
+			} else if err != nil {
+				return err
+			}
+		}
+		if acct, err := q.GetAccount(ctx, row.AccountID); err != nil {
+			return err
+		} else if acct.Disabled {
+			return idp.ErrAccountDisabled
+		}
 		if err := q.CreateSession(ctx, row); err != nil {
 			return err
 		}
 		if err := q.RebindInteractions(ctx, old.row.ID, row.ID); err != nil {
 			return err
 		}
-		if err := q.DeleteSession(ctx, old.row.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
+		err := q.DeleteSession(ctx, old.row.ID)
+		switch {
+		case errors.Is(err, store.ErrNotFound) && old.row.AccountID != "":
+			return idp.ErrCeremonyExpired.Wrap(errors.New("session ended during sign-in"))
+		case err != nil && !errors.Is(err, store.ErrNotFound):
 			return err
 		}
 		return nil

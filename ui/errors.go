@@ -95,8 +95,8 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, c te
 	h := w.Header()
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
+	ctx := templ.WithNonce(r.Context(), nonce(r.Context())) // before WriteHeader: it adds the nonce to the CSP header
 	w.WriteHeader(status)
-	ctx := templ.WithNonce(r.Context(), nonce(r.Context()))
 	if err := c.Render(ctx, w); err != nil {
 		s.log.ErrorContext(r.Context(), "render failed", append(logAttrs(r), "err", err.Error())...)
 	}

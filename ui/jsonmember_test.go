@@ -11,9 +11,10 @@ func TestWA13_RepeatedMemberDetected(t *testing.T) {
 		`{"r":{"c":"e30","c":"e31"}}`:                 true,
 		`[{"a":1},{"b":2,"b":3}]`:                     true,
 		`{"a":{"a":{"a":1}}}`:                         false,
+		`{"Response":{},"response":{}}`:               true,
 		`[{"a":1},{"a":2}]`:                           false,
 		`{"a":"\"a\":1,","b":[1,{"a":2}],"c":{}}`:     false,
-		`{"a":1,"A":2}`:                               false,
+		`{"a":1,"A":2}`:                               true, // encoding/json reads "A" into a`
 		`{}`:                                          false,
 		`{"a":1,"a"`:                                  true,  // repeated before it breaks off
 		`{"a":1,"b"`:                                  false, // malformed: left to the decoder

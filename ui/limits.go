@@ -7,12 +7,12 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/keyward/keyward/idp"
+	"github.com/keyward/keyward/oidc"
 )
 
 // Limits bound what one request, one address and one client can take of the server, so that
@@ -26,7 +26,7 @@ import (
 type Limits struct {
 	MaxInFlight          int // the whole listener; default 1024
 	MaxInFlightPerIP     int // one client address (after trusted proxies); default 64
-	MaxInFlightPerClient int // one OAuth client_id, wherever the request names it; default 64
+	MaxInFlightPerClient int // one authenticated confidential OAuth client; default 64
 	// MaxJSONDepth bounds the nesting of every JSON body before any decoder sees it; the
 	// ceremony bodies Keyward accepts nest at most 4 deep. Default 32.
 	MaxJSONDepth int
@@ -120,34 +120,22 @@ func (s *Server) withLimits(next http.Handler) http.Handler {
 			s.shed(w, r, "The server is busy. Try again in a moment.")
 			return
 		}
-		ip := s.ip(r)
+		ip := s.ipKey(r)
 		if !lim.perIP.acquire(ip, cfg.MaxInFlightPerIP) {
 			s.shed(w, r, "Too many requests from your address at once. Try again in a moment.")
 			return
 		}
 		defer lim.perIP.release(ip)
-		// The client named in the headers or query is counted before the body is read, so a
-		// client sending slow bodies holds its own slots, not everyone's.
-		client := clientID(r)
-		if client != "" {
-			if !lim.perClient.acquire(client, cfg.MaxInFlightPerClient) {
-				s.shed(w, r, "Too many requests for this application at once. Try again in a moment.")
-				return
-			}
-			defer lim.perClient.release(client)
-		}
-		formClient, err := s.checkBody(r)
-		if err != nil {
+		if err := s.checkBody(r); err != nil {
 			s.refuse(w, r, err)
 			return
 		}
-		if client == "" && formClient != "" {
-			if !lim.perClient.acquire(formClient, cfg.MaxInFlightPerClient) {
-				s.shed(w, r, "Too many requests for this application at once. Try again in a moment.")
-				return
-			}
-			defer lim.perClient.release(formClient)
-		}
+		// The per-client cap is charged by oidc once the client has authenticated (a client_id
+		// in a header, query or form proves nothing: charging it would let anyone use up
+		// another client's slots); the slot is given back when the request ends.
+		slot := &clientSlot{lim: &lim.perClient, max: cfg.MaxInFlightPerClient}
+		defer slot.release()
+		r = r.WithContext(oidc.WithClientSlots(r.Context(), slot))
 		next.ServeHTTP(w, r)
 	})
 }
@@ -185,60 +173,40 @@ func isOAuthAPI(path string) bool {
 	return false
 }
 
-// checkBody buffers the body of JSON requests and of form posts to the OAuth API (whose
-// client_id may be in the form) and bounds JSON nesting, so that no decoder — ours or a
-// library's — ever walks a deeply nested document. The buffered bytes replace the body.
-func (s *Server) checkBody(r *http.Request) (formClient string, err error) {
+// checkBody buffers the body of JSON requests (and OAuth API forms), bounds JSON nesting and
+// refuses repeated members, so that no decoder — ours or a library's — ever walks a deeply
+// nested document or reads a member another check did not see. The buffered bytes replace
+// the body.
+func (s *Server) checkBody(r *http.Request) error {
 	if r.Body == nil || r.Body == http.NoBody {
-		return "", nil
+		return nil
 	}
 	ct, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	isJSON := ct == "application/json" || strings.HasSuffix(ct, "+json") || strings.HasPrefix(r.URL.Path, "/webauthn/")
-	isForm := ct == "application/x-www-form-urlencoded" && isOAuthAPI(r.URL.Path)
-	if !isJSON && !isForm {
-		return "", nil
+	// The OAuth API's form bodies are read here too, so an oversized one gets 413 with an
+	// OAuth error instead of whatever the form parser makes of a cut-off body.
+	if !isJSON && !(ct == "application/x-www-form-urlencoded" && isOAuthAPI(r.URL.Path)) {
+		return nil
 	}
 	b, err := io.ReadAll(r.Body)
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return "", err
+			return err
 		}
-		return "", errMalformed.Wrap(err)
+		return errMalformed.Wrap(err)
 	}
 	r.Body = io.NopCloser(bytes.NewReader(b))
-	if isJSON && jsonDepth(b, s.cfg.Limits.MaxJSONDepth) > s.cfg.Limits.MaxJSONDepth {
-		return "", errTooDeep
+	if !isJSON {
+		return nil
 	}
-	if isJSON && repeatsMember(b) {
-		return "", errDuplicateMember
+	if jsonDepth(b, s.cfg.Limits.MaxJSONDepth) > s.cfg.Limits.MaxJSONDepth {
+		return errTooDeep
 	}
-	if isForm {
-		// A malformed form is the handler's to refuse; here it only names no client.
-		if v, err := url.ParseQuery(string(b)); err == nil {
-			formClient = v.Get("client_id")
-			if len(formClient) > 256 {
-				formClient = formClient[:256]
-			}
-		}
+	if repeatsMember(b) {
+		return errDuplicateMember
 	}
-	return formClient, nil
-}
-
-// clientID is the OAuth client a request names in its headers or URL: HTTP Basic client
-// authentication, or the query's client_id (authorization requests). A client_id in a form
-// body is found by checkBody.
-func clientID(r *http.Request) string {
-	var id string
-	if user, _, ok := r.BasicAuth(); ok {
-		id, _ = url.QueryUnescape(user) // RFC 6749 §2.3.1: form-encoded before Basic
-	} else {
-		id = r.URL.Query().Get("client_id")
-	}
-	if len(id) > 256 {
-		id = id[:256] // a bounded map key; no real client id is this long
-	}
-	return id
+	return nil
 }
 
 // jsonDepth returns the deepest nesting of objects and arrays in b, stopping as soon as it
@@ -277,7 +245,8 @@ func jsonDepth(b []byte, limit int) int {
 // repeatsMember reports whether some object in the JSON document b names a member twice.
 // encoding/json (and go-webauthn, which uses it) keeps the last of two same-named members, so
 // a body could show one value to a check and another to whatever reads it next; I-JSON
-// (RFC 7493 §2.3) forbids duplicates and WA-13 wants such a body refused. Nesting is already
+// (RFC 7493 §2.3) forbids duplicates and WA-13 wants such a body refused. Names are compared
+// case-folded, as encoding/json matches them. Nesting is already
 // bounded by jsonDepth, so the stack is too. A malformed document is left to the decoder.
 func repeatsMember(b []byte) bool {
 	dec := json.NewDecoder(bytes.NewReader(b))
@@ -296,6 +265,9 @@ func repeatsMember(b []byte) bool {
 			top := &stack[n-1]
 			if top.key {
 				if name, ok := tok.(string); ok {
+					// encoding/json matches names case-insensitively (last match wins), so
+					// "Response" after "response" repeats it.
+					name = strings.ToLower(name)
 					if _, seen := top.names[name]; seen {
 						return true
 					}
@@ -318,5 +290,29 @@ func repeatsMember(b []byte) bool {
 				return false
 			}
 		}
+	}
+}
+
+// clientSlot is one request's charge against its client's in-flight cap (oidc.ClientSlots).
+type clientSlot struct {
+	lim   *inFlight
+	max   int
+	taken string
+}
+
+func (c *clientSlot) Take(clientID string) bool {
+	if c.taken != "" {
+		return true // one request, one slot, however often it authenticates
+	}
+	if !c.lim.acquire(clientID, c.max) {
+		return false
+	}
+	c.taken = clientID
+	return true
+}
+
+func (c *clientSlot) release() {
+	if c.taken != "" {
+		c.lim.release(c.taken)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"runtime/debug"
 	"strings"
+	"sync"
 )
 
 type ctxKey int
@@ -20,7 +21,33 @@ const (
 )
 
 func requestID(ctx context.Context) string { s, _ := ctx.Value(ctxRequestID).(string); return s }
-func nonce(ctx context.Context) string     { s, _ := ctx.Value(ctxNonce).(string); return s }
+
+// cspNonce is made on first use: only an HTML page needs one, and most requests (token,
+// JWKS, discovery, JSON) would otherwise pay for a crypto/rand read. Until then the
+// response's policy allows no inline script at all.
+type cspNonce struct {
+	once  sync.Once
+	value string
+	h     http.Header
+}
+
+// nonce returns the request's CSP nonce, adding it to the policy withBase set (or one a
+// handler has widened since) the first time it is asked for.
+func nonce(ctx context.Context) string {
+	n, _ := ctx.Value(ctxNonce).(*cspNonce)
+	if n == nil {
+		return ""
+	}
+	n.once.Do(func() {
+		n.value = randomToken(18)
+		if csp := n.h.Get("Content-Security-Policy"); csp != "" {
+			n.h.Set("Content-Security-Policy", strings.Replace(csp, "script-src 'self'", "script-src 'self' 'nonce-"+n.value+"'", 1))
+		}
+	})
+	return n.value
+}
+
+var baseCSP = contentSecurityPolicy("", nil, nil)
 
 func randomToken(n int) string {
 	b := make([]byte, n)
@@ -33,11 +60,10 @@ func randomToken(n int) string {
 func (s *Server) withBase(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		id := randomToken(12)
-		n := randomToken(18)
-		ctx := context.WithValue(context.WithValue(r.Context(), ctxRequestID, id), ctxNonce, n)
 		h := w.Header()
+		ctx := context.WithValue(context.WithValue(r.Context(), ctxRequestID, id), ctxNonce, &cspNonce{h: h})
 		h.Set("X-Request-Id", id)
-		h.Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+n+"'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
+		h.Set("Content-Security-Policy", baseCSP)
 		h.Set("X-Frame-Options", "DENY")
 		h.Set("X-Content-Type-Options", "nosniff")
 		h.Set("Referrer-Policy", "no-referrer")
@@ -57,6 +83,24 @@ func (s *Server) withBase(next http.Handler) http.Handler {
 		}()
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
+}
+
+// contentSecurityPolicy is every page's policy. A handler that must widen it for one response
+// (the logout pages: a form posting to the app, frames of the apps' front-channel logout URLs)
+// sets the header again with the extra origins; frame-ancestors stays 'none' whatever it adds.
+func contentSecurityPolicy(nonce string, formAction, frameSrc []string) string {
+	script := "'self'"
+	if nonce != "" {
+		script += " 'nonce-" + nonce + "'"
+	}
+	p := "default-src 'none'; script-src " + script + "; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'"
+	for _, o := range formAction {
+		p += " " + o
+	}
+	if len(frameSrc) > 0 {
+		p += "; frame-src " + strings.Join(frameSrc, " ")
+	}
+	return p + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
 // clientIP is the peer address. Forwarded headers are not trusted here: a proxy's view of

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"cmp"
 	"errors"
 	"net/http"
 	"net/url"
@@ -67,7 +68,7 @@ func (s *Server) endSession(w http.ResponseWriter, r *http.Request) {
 	if lr.RedirectTo != "" {
 		// The confirmation answers with a redirect to the app: the form's CSP must allow it.
 		if u, err := url.Parse(lr.RedirectTo); err == nil {
-			w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce(ctx)+"'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self' "+u.Scheme+"://"+u.Host+"; frame-ancestors 'none'; base-uri 'none'")
+			w.Header().Set("Content-Security-Policy", contentSecurityPolicy(nonce(ctx), []string{u.Scheme + "://" + u.Host}, nil))
 		}
 	}
 	s.render(w, r, http.StatusOK, templates.Logout(v))
@@ -113,9 +114,11 @@ func (s *Server) parseLogout(w http.ResponseWriter, r *http.Request, form url.Va
 }
 
 // finishLogout ends the OP session: back-channel logout and revocation of the session's
-// tokens (oidc), the audit event, then the session row and cookie (303 after the POST).
+// tokens (oidc), the audit event, then the session row and cookie (303 after the POST, or the
+// front-channel logout page first).
 func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, b *browserSession, lr *oidc.LogoutRequest) {
 	ctx := r.Context()
+	fc := s.frontchannelTargets(r, b.row.ID)
 	if err := s.op.EndSession(ctx, b.row.ID); err != nil {
 		// The session still ends: a person who asked to sign out is signed out.
 		s.log.ErrorContext(ctx, "ending the OIDC session failed", append(logAttrs(r), "err", err.Error())...)
@@ -126,7 +129,7 @@ func (s *Server) finishLogout(w http.ResponseWriter, r *http.Request, b *browser
 		s.fail(w, r, err)
 		return
 	}
-	s.afterLogout(w, r, lr)
+	s.continueAfterLogout(w, r, fc, cmp.Or(lr.RedirectTo, "/logged-out"))
 }
 
 func (s *Server) afterLogout(w http.ResponseWriter, r *http.Request, lr *oidc.LogoutRequest) {

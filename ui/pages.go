@@ -220,7 +220,9 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
+	var fc []oidc.FrontchannelLogout
 	if b.signedIn() {
+		fc = s.frontchannelTargets(r, b.row.ID)
 		// The OIDC side first: revoke the session's non-offline grants and tell the apps
 		// that signed in through it (back-channel logout).
 		if err := s.op.EndSession(r.Context(), b.row.ID); err != nil {
@@ -233,7 +235,7 @@ func (s *Server) logout(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	http.Redirect(w, r, "/logged-out", http.StatusSeeOther)
+	s.continueAfterLogout(w, r, fc, "/logged-out")
 }
 
 func (s *Server) loggedOut(w http.ResponseWriter, r *http.Request) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -53,9 +54,12 @@ type limitRule struct {
 // throttling all the same (at most 100 consecutive failures per account: the account cap
 // allows about 96 a day after its burst).
 var defaultLimits = map[string]limitRule{
-	limitSignIn:        {every: 100 * time.Millisecond, burst: 100},
-	limitStepUp:        {every: 3 * time.Second, burst: 20, accountCap: &limitRule{every: time.Second, burst: 60}},
-	limitRecoveryStart: {every: time.Minute, burst: 5, accountCap: &limitRule{every: 30 * time.Second, burst: 20}},
+	limitSignIn: {every: 100 * time.Millisecond, burst: 100},
+	limitStepUp: {every: 3 * time.Second, burst: 20, accountCap: &limitRule{every: time.Second, burst: 60}},
+	// No per-address cap: anyone can ask for anyone's address, so a shared bucket would let an
+	// attacker spread over many IPs keep the owner from asking (mail volume per account is
+	// bounded by idp's one link a minute).
+	limitRecoveryStart: {every: time.Minute, burst: 5},
 	limitRecoveryCode:  {every: 10 * time.Minute, burst: 5, accountCap: &limitRule{every: 15 * time.Minute, burst: 20}},
 	limitTokenUse:      {every: 6 * time.Second, burst: 20},
 }
@@ -107,11 +111,15 @@ func (l *rateLimits) bucketsFor(action string, rule limitRule, keys []string) []
 		if k == "" {
 			continue
 		}
-		if (strings.HasPrefix(k, "account:") || strings.HasPrefix(k, "email:")) && rule.accountCap != nil {
+		if strings.HasPrefix(k, "account:") || strings.HasPrefix(k, "email:") {
+			// A person's key alone would be a bucket anyone can drain for them: it is always
+			// paired with the address, and only an accountCap bounds the person as a whole.
 			if ip != "" {
 				out = append(out, bucket{action + "\x00" + k + "\x00" + ip, rule})
 			}
-			out = append(out, bucket{action + "\x00" + k, *rule.accountCap})
+			if rule.accountCap != nil {
+				out = append(out, bucket{action + "\x00" + k, *rule.accountCap})
+			}
 			continue
 		}
 		out = append(out, bucket{action + "\x00" + k, rule})
@@ -214,10 +222,21 @@ func (s *Server) tooMany(w http.ResponseWriter, r *http.Request, retry time.Dura
 // ceremony.go: mux.HandleFunc("POST /webauthn/login/begin", s.limitByIP(limitSignIn, s.loginBegin)).
 func (s *Server) limitByIP(action string, h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if ok, retry := s.recoveryDeps().limits.allow(action, "ip:"+s.ip(r)); !ok {
+		if ok, retry := s.recoveryDeps().limits.allow(action, s.ipKey(r)); !ok {
 			s.tooMany(w, r, retry)
 			return
 		}
 		h(w, r)
 	}
+}
+
+// ipKey is the rate-limit key of the request's address: the address itself for IPv4, its /64
+// for IPv6, where one host commonly holds a whole /64 and could otherwise step through it.
+func (s *Server) ipKey(r *http.Request) string {
+	ip := s.ip(r)
+	if a, err := netip.ParseAddr(ip); err == nil && a.Is6() && !a.Is4In6() {
+		p, _ := a.Prefix(64)
+		return "ip:" + p.String()
+	}
+	return "ip:" + ip
 }

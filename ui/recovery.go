@@ -130,7 +130,7 @@ func (s *Server) recoveryStart(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	email := r.PostFormValue("email")
-	if ok, retry := s.recovery.limits.allow(limitRecoveryStart, "ip:"+s.ip(r), emailKey(email)); !ok {
+	if ok, retry := s.recovery.limits.allow(limitRecoveryStart, s.ipKey(r), emailKey(email)); !ok {
 		s.tooMany(w, r, retry)
 		return
 	}
@@ -162,7 +162,7 @@ func (s *Server) recoveryBegin(w http.ResponseWriter, r *http.Request) {
 			s.fail(w, r, err)
 			return
 		}
-		if ok, retry := s.recovery.limits.allow(limitRecoveryCode, "ip:"+s.ip(r), "account:"+account); !ok {
+		if ok, retry := s.recovery.limits.allow(limitRecoveryCode, s.ipKey(r), "account:"+account); !ok {
 			s.tooMany(w, r, retry)
 			return
 		}

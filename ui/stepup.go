@@ -102,7 +102,7 @@ func (s *Server) stepUpBegin(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, errNoSession)
 		return
 	}
-	if ok, retry := s.recoveryDeps().limits.allow(limitStepUp, "ip:"+s.ip(r), "account:"+b.row.AccountID); !ok {
+	if ok, retry := s.recoveryDeps().limits.allow(limitStepUp, s.ipKey(r), "account:"+b.row.AccountID); !ok {
 		s.tooMany(w, r, retry)
 		return
 	}

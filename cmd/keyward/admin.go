@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/keyward/keyward/internal/app"
-	"github.com/keyward/keyward/oidc"
 	"github.com/keyward/keyward/store"
 )
 
@@ -114,11 +113,12 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, environ []str
 		if err != nil {
 			return err
 		}
-		if err := a.Provider.Keys().Rotate(ctx, cfg.Tokens.KeyRetention); err != nil {
+		kids, err := a.Provider.RotateKeys(ctx)
+		if err != nil {
 			return err
 		}
 		fmt.Fprintf(stdout, "rotated: new tokens use %s (RS256) and %s (ES256); retired keys stay published for %s\n",
-			a.Provider.Keys().KID(oidc.AlgRS256), a.Provider.Keys().KID(oidc.AlgES256), cfg.Tokens.KeyRetention)
+			kids[0], kids[1], cfg.Tokens.KeyRetention)
 		return nil
 	})
 }

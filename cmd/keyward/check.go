@@ -20,8 +20,14 @@ type checker interface {
 // queries, for operators after a crash, a full disk or a restore (SECURITY RL-02, RL-10,
 // RL-12). Exit status 1 when anything is wrong.
 func storeCmd(ctx context.Context, args []string, stdout io.Writer, environ []string) error {
+	if len(args) > 0 && args[0] == "backup" {
+		return storeBackup(ctx, args[1:], stdout, environ) // backup.go (RL-12)
+	}
+	if len(args) > 0 && args[0] == "after-restore" {
+		return storeAfterRestore(ctx, args[1:], stdout, environ) // backup.go (RL-12)
+	}
 	if len(args) == 0 || args[0] != "check" {
-		return errors.New("usage: keyward store check [--config FILE]")
+		return errors.New("usage: keyward store check|backup PATH|after-restore [--config FILE]")
 	}
 	path, _, err := parseFlags("store check", args[1:], nil)
 	if err != nil {
@@ -32,7 +38,7 @@ func storeCmd(ctx context.Context, args []string, stdout io.Writer, environ []st
 		return err
 	}
 	// No master secret is read or created: the check looks at rows, never inside them.
-	st, err := app.OpenStore(ctx, cfg.Database)
+	st, err := app.OpenConfiguredStore(ctx, cfg)
 	if err != nil {
 		return fmt.Errorf("database: %w", err)
 	}

@@ -26,6 +26,9 @@ type clientFlags struct {
 	name, authMethod, jwksURI, jwksFile, authAlg, format string
 	accessTTL, refreshTTL, idTTL                         string
 	public, firstParty, requirePAR                       bool
+	frontchannelURI                                      string
+	frontchannelSession                                  bool
+	idTokenAlg                                           string
 }
 
 func (f *clientFlags) register(fs *flag.FlagSet, add bool) {
@@ -38,6 +41,7 @@ func (f *clientFlags) register(fs *flag.FlagSet, add bool) {
 	fs.StringVar(&f.authMethod, "auth-method", "", "client_secret_basic (default), client_secret_post or private_key_jwt")
 	fs.StringVar(&f.jwksURI, "jwks-uri", "", "URL of the client's JSON Web Key Set (private_key_jwt)")
 	fs.StringVar(&f.jwksFile, "jwks-file", "", "file holding the client's JSON Web Key Set (private_key_jwt)")
+	fs.StringVar(&f.idTokenAlg, "id-token-alg", "", "ID token signature: ES256 (the default for new clients) or RS256")
 	fs.StringVar(&f.authAlg, "auth-signing-alg", "", "alg the client's assertions must use (private_key_jwt; default any supported)")
 	fs.StringVar(&f.format, "access-token-format", "", "opaque (default) or jwt (RFC 9068)")
 	fs.StringVar(&f.accessTTL, "access-token-lifetime", "", "e.g. 5m (1m-1h; empty: server default)")
@@ -45,6 +49,8 @@ func (f *clientFlags) register(fs *flag.FlagSet, add bool) {
 	fs.StringVar(&f.idTTL, "id-token-lifetime", "", "e.g. 30m (1m-24h; empty: server default)")
 	fs.BoolVar(&f.requirePAR, "require-par", false, "accept authorization requests only through PAR (RFC 9126)")
 	fs.BoolVar(&f.firstParty, "first-party", false, "skip the consent page")
+	fs.StringVar(&f.frontchannelURI, "frontchannel-logout-uri", "", "URL framed at logout (Front-Channel Logout 1.0; origin of a redirect URI; empty clears)")
+	fs.BoolVar(&f.frontchannelSession, "frontchannel-logout-session-required", false, "add iss and sid to the front-channel logout URL")
 	if add {
 		fs.BoolVar(&f.public, "public", false, "public client (SPA or native app: no secret, PKCE)")
 	}
@@ -94,11 +100,20 @@ func (f *clientFlags) apply(c *store.Client) error {
 	if f.given("require-par") {
 		c.RequirePAR = f.requirePAR
 	}
+	if f.given("frontchannel-logout-uri") {
+		c.FrontchannelLogoutURI = strings.TrimSpace(f.frontchannelURI)
+	}
+	if f.given("frontchannel-logout-session-required") {
+		c.FrontchannelLogoutSessionRequired = f.frontchannelSession
+	}
 	if f.given("auth-method") {
 		c.TokenEndpointAuthMethod = f.authMethod
 	}
 	if f.given("auth-signing-alg") {
 		c.TokenEndpointAuthSigningAlg = f.authAlg
+	}
+	if f.given("id-token-alg") {
+		c.IDTokenSignedAlg = f.idTokenAlg
 	}
 	if f.given("access-token-format") {
 		c.AccessTokenFormat = f.format
@@ -138,7 +153,8 @@ func checkClient(cfg app.Config, c *store.Client) error {
 		BackchannelLogoutURI: c.BackchannelLogoutURI, TokenEndpointAuthMethod: c.TokenEndpointAuthMethod,
 		JWKS: c.JWKS, JWKSURI: c.JWKSURI, TokenEndpointAuthSigningAlg: c.TokenEndpointAuthSigningAlg, RequirePAR: c.RequirePAR,
 		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime,
-		RefreshTokenLifetime: c.RefreshTokenLifetime, IDTokenLifetime: c.IDTokenLifetime, AllowedOrigins: c.AllowedOrigins}
+		RefreshTokenLifetime: c.RefreshTokenLifetime, IDTokenLifetime: c.IDTokenLifetime, AllowedOrigins: c.AllowedOrigins,
+		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired}
 	if usesSecret(c) {
 		cc.Secret = strings.Repeat("x", 32) // the CLI makes the secret; only its presence is checked
 	}
@@ -175,7 +191,7 @@ func clientsAdd(ctx context.Context, args []string, stdout io.Writer, environ []
 		return errors.New("usage: keyward clients add CLIENT_ID --redirect-uri URI [--name N] [--public] [--first-party] [--auth-method M] …")
 	}
 	now := time.Now().UTC()
-	c := &store.Client{ID: pos[0], Source: "cli", CreatedAt: now, UpdatedAt: now}
+	c := &store.Client{ID: pos[0], Source: "cli", IDTokenSignedAlg: "ES256", CreatedAt: now, UpdatedAt: now}
 	if err := f.apply(c); err != nil {
 		return err
 	}
@@ -299,6 +315,8 @@ func writeClient(w io.Writer, c *store.Client) {
 		{"scopes", def(strings.Join(c.Scopes, " "), "openid profile email offline_access")},
 		{"id_token_signed_response_alg", def(c.IDTokenSignedAlg, "RS256")},
 		{"backchannel_logout_uri", c.BackchannelLogoutURI},
+		{"frontchannel_logout_uri", c.FrontchannelLogoutURI},
+		{"frontchannel_logout_session_required", fmt.Sprint(c.FrontchannelLogoutSessionRequired)},
 		{"token_endpoint_auth_method", auth},
 		{"token_endpoint_auth_signing_alg", c.TokenEndpointAuthSigningAlg},
 		{"jwks", jwks}, {"jwks_uri", c.JWKSURI}, {"require_pushed_authorization_requests", fmt.Sprint(c.RequirePAR)},

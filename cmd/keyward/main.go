@@ -7,6 +7,8 @@
 //	keyward users invite EMAIL [--admin]       print a one-time sign-up link
 //	keyward keys rotate                        rotate the signing keys
 //	keyward store check [--config FILE]        check the database's integrity and invariants
+//	keyward store backup PATH                  an online copy of a SQLite database (pg_dump on PostgreSQL)
+//	keyward store after-restore                revoke every session and token after restoring a backup
 //	keyward version
 package main
 
@@ -80,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|store check|version] [--config FILE]`
+const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|store check|store backup|store after-restore|version] [--config FILE]`
 
 // parseFlags reads --config and returns the remaining arguments.
 func parseFlags(name string, args []string, extra func(*flag.FlagSet)) (string, []string, error) {
@@ -130,7 +132,7 @@ func prepare(ctx context.Context, path string, environ []string) (app.Config, st
 		return cfg, nil, err
 	}
 	cfg.Secret = secret
-	st, err := app.OpenStore(ctx, cfg.Database)
+	st, err := app.OpenConfiguredStore(ctx, cfg)
 	if err != nil {
 		return cfg, nil, fmt.Errorf("database: %w", err)
 	}

@@ -59,9 +59,19 @@ func derive(secret []byte, label string) []byte {
 
 // OpenStore opens the configured backend, applying migrations.
 func OpenStore(ctx context.Context, database string) (store.Store, error) {
+	return openStore(ctx, database, 0)
+}
+
+// OpenConfiguredStore is OpenStore with the database tuning keys of cfg
+// (database_busy_timeout).
+func OpenConfiguredStore(ctx context.Context, cfg Config) (store.Store, error) {
+	return openStore(ctx, cfg.Database, cfg.DatabaseBusyTimeout)
+}
+
+func openStore(ctx context.Context, database string, busy time.Duration) (store.Store, error) {
 	switch {
 	case strings.HasPrefix(database, "sqlite:"):
-		return sqlite.Open(ctx, strings.TrimPrefix(database, "sqlite:"), sqlite.Options{})
+		return sqlite.Open(ctx, strings.TrimPrefix(database, "sqlite:"), sqlite.Options{BusyTimeout: busy})
 	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
 		return postgres.Open(ctx, database, postgres.Options{})
 	}

@@ -64,6 +64,11 @@ type Config struct {
 		BackchannelLogoutWait time.Duration `yaml:"backchannel_logout_wait"`
 	} `yaml:"oauth"`
 
+	// DatabaseBusyTimeout is how long a SQLite statement waits for a lock another process
+	// holds (a backup script, the sqlite3 shell) before the request fails closed with 503
+	// (SECURITY RL-03). PostgreSQL ignores it.
+	DatabaseBusyTimeout time.Duration `yaml:"database_busy_timeout"`
+
 	// ManagementListen serves /metrics, /healthz and /readyz apart from the public listener
 	// (SECURITY RL-14); empty turns it off.
 	ManagementListen string `yaml:"management_listen"`
@@ -112,6 +117,10 @@ type ClientConfig struct {
 	IDTokenLifetime      time.Duration `yaml:"id_token_lifetime"`
 	// AllowedOrigins may call the token, UserInfo and revocation endpoints from a browser.
 	AllowedOrigins []string `yaml:"allowed_origins"`
+	// FrontchannelLogoutURI is framed when a person's session ends (Front-Channel Logout 1.0),
+	// with iss and sid when FrontchannelLogoutSessionRequired.
+	FrontchannelLogoutURI             string `yaml:"frontchannel_logout_uri"`
+	FrontchannelLogoutSessionRequired bool   `yaml:"frontchannel_logout_session_required"`
 }
 
 // StoreClient is the store record the file declares (without its secret hash).
@@ -123,7 +132,8 @@ func (cc ClientConfig) StoreClient() *store.Client {
 		TokenEndpointAuthSigningAlg: cc.TokenEndpointAuthSigningAlg, RequirePAR: cc.RequirePAR,
 		AccessTokenFormat: cc.AccessTokenFormat, AccessTokenLifetime: cc.AccessTokenLifetime,
 		RefreshTokenLifetime: cc.RefreshTokenLifetime, IDTokenLifetime: cc.IDTokenLifetime,
-		AllowedOrigins: cc.AllowedOrigins, Source: "config"}
+		AllowedOrigins: cc.AllowedOrigins, Source: "config",
+		FrontchannelLogoutURI: cc.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: cc.FrontchannelLogoutSessionRequired}
 }
 
 // DefaultConfig is the zero-config setup: http://localhost:8080 on a SQLite file.
@@ -134,6 +144,7 @@ func DefaultConfig() Config {
 	c.ManagementListen = "127.0.0.1:9090"
 	c.Server.ShutdownTimeout = 15 * time.Second
 	c.Database = "sqlite:keyward.db"
+	c.DatabaseBusyTimeout = 5 * time.Second
 	c.Registration = "invite"
 	c.RPName = "Keyward"
 	c.Log.Level = "info"
@@ -236,6 +247,9 @@ func (c Config) Validate() error {
 		bad("database", "must be sqlite:PATH or postgres://…")
 	} else if c.Database == "sqlite:" {
 		bad("database", "sqlite: needs a file path")
+	}
+	if c.DatabaseBusyTimeout < 100*time.Millisecond || c.DatabaseBusyTimeout > time.Minute {
+		bad("database_busy_timeout", "must be between 100ms and 60s")
 	}
 	switch c.Registration {
 	case "open", "invite", "closed":

@@ -23,6 +23,7 @@ func (e *Env) UpdateClient(id string, change func(c *store.Client)) {
 	if err := e.Store.UpdateClient(ctx, c); err != nil {
 		e.T.Fatalf("update client %s: %v", id, err)
 	}
+	e.App.Provider.ForgetClient(id)
 }
 
 // OAuthRows describes the oauth_tokens table as sorted "kind signature active client" lines,

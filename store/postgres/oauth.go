@@ -74,7 +74,8 @@ func (q queries) RevokeOAuthTokensBySubject(ctx context.Context, subject, client
 const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_uris, grant_types, response_types,
 	scopes, public, first_party, backchannel_logout_uri, id_token_signed_alg, token_endpoint_auth_method,
 	source, created_at, updated_at, jwks, jwks_uri, token_endpoint_auth_signing_alg, require_par,
-	access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl, allowed_origins`
+	access_token_format, access_token_ttl, refresh_token_ttl, id_token_ttl, allowed_origins,
+	frontchannel_logout_uri, frontchannel_logout_session_required`
 
 func scanClient(r pgx.Row) (*store.Client, error) {
 	var c store.Client
@@ -82,7 +83,8 @@ func scanClient(r pgx.Row) (*store.Client, error) {
 	err := r.Scan(&c.ID, &c.Name, &c.SecretHash, &c.RedirectURIs, &c.PostLogoutRedirectURIs, &c.GrantTypes,
 		&c.ResponseTypes, &c.Scopes, &c.Public, &c.FirstParty, &c.BackchannelLogoutURI, &c.IDTokenSignedAlg,
 		&c.TokenEndpointAuthMethod, &c.Source, utc(&c.CreatedAt), utc(&c.UpdatedAt), &c.JWKS, &c.JWKSURI,
-		&c.TokenEndpointAuthSigningAlg, &c.RequirePAR, &c.AccessTokenFormat, &at, &rt, &it, &c.AllowedOrigins)
+		&c.TokenEndpointAuthSigningAlg, &c.RequirePAR, &c.AccessTokenFormat, &at, &rt, &it, &c.AllowedOrigins,
+		&c.FrontchannelLogoutURI, &c.FrontchannelLogoutSessionRequired)
 	if err != nil {
 		return nil, err
 	}
@@ -97,12 +99,12 @@ func ttlCol(d time.Duration) int64  { return int64(d / time.Second) }
 func (q queries) CreateClient(ctx context.Context, c *store.Client) error {
 	tag, err := q.db.Exec(ctx, `INSERT INTO clients (`+clientCols+`)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
-			$21, $22, $23, $24, $25) ON CONFLICT DO NOTHING`,
+			$21, $22, $23, $24, $25, $26, $27) ON CONFLICT DO NOTHING`,
 		c.ID, c.Name, c.SecretHash, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.ResponseTypes,
 		c.Scopes, c.Public, c.FirstParty, c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod,
 		c.Source, c.CreatedAt, c.UpdatedAt, c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
 		c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
-		ttlCol(c.IDTokenLifetime), c.AllowedOrigins)
+		ttlCol(c.IDTokenLifetime), c.AllowedOrigins, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired)
 	return inserted("create client", tag, err)
 }
 
@@ -118,13 +120,13 @@ func (q queries) UpdateClient(ctx context.Context, c *store.Client) error {
 			id_token_signed_alg = $12, token_endpoint_auth_method = $13, source = $14, updated_at = $15,
 			jwks = $16, jwks_uri = $17, token_endpoint_auth_signing_alg = $18, require_par = $19,
 			access_token_format = $20, access_token_ttl = $21, refresh_token_ttl = $22, id_token_ttl = $23,
-			allowed_origins = $24
+			allowed_origins = $24, frontchannel_logout_uri = $25, frontchannel_logout_session_required = $26
 		WHERE id = $1`,
 		c.ID, c.Name, c.SecretHash, c.RedirectURIs, c.PostLogoutRedirectURIs, c.GrantTypes, c.ResponseTypes,
 		c.Scopes, c.Public, c.FirstParty, c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod,
 		c.Source, c.UpdatedAt, c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
 		c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
-		ttlCol(c.IDTokenLifetime), c.AllowedOrigins)
+		ttlCol(c.IDTokenLifetime), c.AllowedOrigins, c.FrontchannelLogoutURI, c.FrontchannelLogoutSessionRequired)
 	return one("update client", tag, err)
 }
 

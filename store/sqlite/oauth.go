@@ -72,7 +72,8 @@ const clientCols = `id, name, secret_hash, redirect_uris, post_logout_redirect_u
 	response_types, scopes, public, first_party, backchannel_logout_uri, id_token_signed_alg,
 	token_endpoint_auth_method, source, created_at, updated_at, jwks, jwks_uri,
 	token_endpoint_auth_signing_alg, require_par, access_token_format, access_token_ttl,
-	refresh_token_ttl, id_token_ttl, allowed_origins`
+	refresh_token_ttl, id_token_ttl, allowed_origins, frontchannel_logout_uri,
+	frontchannel_logout_session_required`
 
 func scanClient(r rowScanner) (*store.Client, error) {
 	var c store.Client
@@ -81,7 +82,8 @@ func scanClient(r rowScanner) (*store.Client, error) {
 		lcol(&c.GrantTypes), lcol(&c.ResponseTypes), lcol(&c.Scopes), &c.Public, &c.FirstParty,
 		&c.BackchannelLogoutURI, &c.IDTokenSignedAlg, &c.TokenEndpointAuthMethod, &c.Source,
 		tcol(&c.CreatedAt), tcol(&c.UpdatedAt), &c.JWKS, &c.JWKSURI, &c.TokenEndpointAuthSigningAlg,
-		&c.RequirePAR, &c.AccessTokenFormat, &at, &rt, &it, lcol(&c.AllowedOrigins))
+		&c.RequirePAR, &c.AccessTokenFormat, &at, &rt, &it, lcol(&c.AllowedOrigins),
+		&c.FrontchannelLogoutURI, &c.FrontchannelLogoutSessionRequired)
 	if err != nil {
 		return nil, err
 	}
@@ -95,13 +97,14 @@ func ttlCol(d time.Duration) int64  { return int64(d / time.Second) }
 
 func (q *queries) CreateClient(ctx context.Context, c *store.Client) error {
 	_, err := q.w.exec(ctx, `INSERT INTO clients (`+clientCols+`)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		c.ID, c.Name, c.SecretHash, listCol(c.RedirectURIs), listCol(c.PostLogoutRedirectURIs),
 		listCol(c.GrantTypes), listCol(c.ResponseTypes), listCol(c.Scopes), c.Public, c.FirstParty,
 		c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod, c.Source,
 		nanos(c.CreatedAt), nanos(c.UpdatedAt), c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg,
 		c.RequirePAR, c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
-		ttlCol(c.IDTokenLifetime), listCol(c.AllowedOrigins))
+		ttlCol(c.IDTokenLifetime), listCol(c.AllowedOrigins), c.FrontchannelLogoutURI,
+		c.FrontchannelLogoutSessionRequired)
 	return mapErr("create client", err)
 }
 
@@ -119,14 +122,16 @@ func (q *queries) UpdateClient(ctx context.Context, c *store.Client) error {
 		first_party = ?, backchannel_logout_uri = ?, id_token_signed_alg = ?,
 		token_endpoint_auth_method = ?, source = ?, updated_at = ?, jwks = ?, jwks_uri = ?,
 		token_endpoint_auth_signing_alg = ?, require_par = ?, access_token_format = ?,
-		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, allowed_origins = ?
+		access_token_ttl = ?, refresh_token_ttl = ?, id_token_ttl = ?, allowed_origins = ?,
+		frontchannel_logout_uri = ?, frontchannel_logout_session_required = ?
 		WHERE id = ?`,
 		c.Name, c.SecretHash, listCol(c.RedirectURIs), listCol(c.PostLogoutRedirectURIs),
 		listCol(c.GrantTypes), listCol(c.ResponseTypes), listCol(c.Scopes), c.Public, c.FirstParty,
 		c.BackchannelLogoutURI, c.IDTokenSignedAlg, c.TokenEndpointAuthMethod, c.Source,
 		nanos(c.UpdatedAt), c.JWKS, c.JWKSURI, c.TokenEndpointAuthSigningAlg, c.RequirePAR,
 		c.AccessTokenFormat, ttlCol(c.AccessTokenLifetime), ttlCol(c.RefreshTokenLifetime),
-		ttlCol(c.IDTokenLifetime), listCol(c.AllowedOrigins), c.ID)
+		ttlCol(c.IDTokenLifetime), listCol(c.AllowedOrigins), c.FrontchannelLogoutURI,
+		c.FrontchannelLogoutSessionRequired, c.ID)
 	return affected("update client", res, err)
 }
 

@@ -25,6 +25,7 @@ var clientTests = map[string]func(*testing.T, store.Store){
 		pub.Source = "admin"
 		pub.JWKS, pub.JWKSURI, pub.TokenEndpointAuthSigningAlg, pub.RequirePAR = "", "", "", false
 		pub.AccessTokenFormat, pub.AllowedOrigins = "", nil
+		pub.FrontchannelLogoutURI, pub.FrontchannelLogoutSessionRequired = "", false
 		pub.AccessTokenLifetime, pub.RefreshTokenLifetime, pub.IDTokenLifetime = 0, 0, 0
 		must(t, s.CreateClient(ctx, pub))
 		wantErr(t, s.CreateClient(ctx, client("client-a")), store.ErrAlreadyExists, "duplicate client id")
@@ -53,6 +54,7 @@ var clientTests = map[string]func(*testing.T, store.Store){
 		upd.RequirePAR, upd.AccessTokenFormat = false, "opaque"
 		upd.AccessTokenLifetime, upd.RefreshTokenLifetime, upd.IDTokenLifetime = time.Minute, 0, time.Hour
 		upd.AllowedOrigins = []string{"https://new.test", "http://localhost:3000"}
+		upd.FrontchannelLogoutURI, upd.FrontchannelLogoutSessionRequired = "https://new.test/fcl?x=1", false
 		upd.UpdatedAt = at(time.Hour)
 		want := upd
 		upd.CreatedAt = at(99 * time.Hour) // ignored

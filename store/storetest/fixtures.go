@@ -144,6 +144,9 @@ func client(id string) *store.Client {
 		Source:                      "config",
 		CreatedAt:                   at(-time.Hour),
 		UpdatedAt:                   at(-time.Minute),
+		// Both set, unlike the defaults, so a backend that drops either column fails.
+		FrontchannelLogoutURI:             "https://" + id + ".test/fcl",
+		FrontchannelLogoutSessionRequired: true,
 	}
 }
 

@@ -39,6 +39,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccountChanges", accountChangeTests},
 		{"ClientAssertionJTIs", jtiTests},
 		{"LogoutOutbox", outboxTests},
+		{"LogoutOutboxAdmin", outboxAdminTests},
+		{"Restores", restoreTests},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) {

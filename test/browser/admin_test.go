@@ -55,7 +55,7 @@ func TestBrowserAdminConsole(t *testing.T) {
 	// The relying app now uses the console's client; the administrator's browser authorizes.
 	rp.ID, rp.Secret = id, secret
 	rp.OAuth2.ClientID, rp.OAuth2.ClientSecret = id, secret
-	rp.Verifier = rp.Provider.Verifier(&gooidc.Config{ClientID: id, SupportedSigningAlgs: []string{"RS256"}})
+	rp.Verifier = rp.Provider.Verifier(&gooidc.Config{ClientID: id, SupportedSigningAlgs: []string{"ES256"}})
 	f := testenv.NewFlow()
 	tb.navigate(rp.AuthURL(f))
 	tb.waitFor("return to the app's callback", func(s pageState) bool { return strings.HasPrefix(s.Href, rp.RedirectURI+"?") })

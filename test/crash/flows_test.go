@@ -93,7 +93,7 @@ func (a *app) discover(ctx context.Context, t *testing.T) {
 	a.rp = &testenv.RP{ID: a.id, Secret: a.secret, RedirectURI: redirectURI, HTTP: a.hc, Provider: p,
 		OAuth2: oauth2.Config{ClientID: a.id, ClientSecret: a.secret, Endpoint: ep, RedirectURL: redirectURI,
 			Scopes: []string{gooidc.ScopeOpenID, "email", gooidc.ScopeOfflineAccess}},
-		Verifier: p.Verifier(&gooidc.Config{ClientID: a.id, SupportedSigningAlgs: []string{"RS256"}})}
+		Verifier: p.Verifier(&gooidc.Config{ClientID: a.id, SupportedSigningAlgs: []string{"RS256", "ES256"}})}
 }
 
 // tokenReply is one token endpoint answer.

@@ -21,8 +21,11 @@ import (
 // passkey sign-in finish 503 without consuming its challenge. Once the lock is released the
 // same process recovers: ready again, the same assertion signs in, the refresh token that
 // could not rotate rotates now.
+//
+// The busy timeout is cut to 500ms (database_busy_timeout): every request under the lock waits
+// it out, and at the 5s default the test spent half a minute waiting.
 func TestRL03_SQLiteLockedBeyondBusyTimeout(t *testing.T) {
-	in := newInstallation(t, "", "")
+	in := newInstallation(t, "", "database_busy_timeout: 500ms\n")
 	tr := loopback()
 	a := newApp(t, in, tr)
 	ctx := t.Context()

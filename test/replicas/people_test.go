@@ -96,7 +96,7 @@ func newRP(ctx context.Context, t *testing.T, issuer string, hc *http.Client, id
 		ID: id, Secret: secret, RedirectURI: redirectURI, HTTP: hc, Provider: p,
 		OAuth2: oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: ep, RedirectURL: redirectURI,
 			Scopes: []string{gooidc.ScopeOpenID, "email", gooidc.ScopeOfflineAccess}},
-		Verifier: p.Verifier(&gooidc.Config{ClientID: id, SupportedSigningAlgs: []string{"RS256"}}),
+		Verifier: p.Verifier(&gooidc.Config{ClientID: id, SupportedSigningAlgs: []string{"ES256"}}),
 	}
 }
 

@@ -17,3 +17,8 @@ CREATE TABLE client_assertion_jtis (
     expires_at timestamptz NOT NULL
 );
 CREATE INDEX client_assertion_jtis_expires ON client_assertion_jtis (expires_at);
+
+-- Front-Channel Logout 1.0 client metadata.
+ALTER TABLE clients
+    ADD COLUMN frontchannel_logout_uri text NOT NULL DEFAULT '',
+    ADD COLUMN frontchannel_logout_session_required boolean NOT NULL DEFAULT false;

@@ -16,3 +16,7 @@ CREATE TABLE client_assertion_jtis (
     expires_at INTEGER NOT NULL
 ) STRICT;
 CREATE INDEX client_assertion_jtis_expires ON client_assertion_jtis (expires_at);
+
+-- Front-Channel Logout 1.0 client metadata.
+ALTER TABLE clients ADD COLUMN frontchannel_logout_uri TEXT NOT NULL DEFAULT '';
+ALTER TABLE clients ADD COLUMN frontchannel_logout_session_required INTEGER NOT NULL DEFAULT 0;
