@@ -1,6 +1,8 @@
 package oidc
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/keyward/keyward/store"
@@ -41,6 +43,37 @@ func CheckClient(c *store.Client, lim ServerLimits) []FieldError {
 	if c.TokenEndpointAuthMethod != AuthPrivateKeyJWT && (c.JWKS != "" || c.JWKSURI != "" || c.TokenEndpointAuthSigningAlg != "") {
 		bad("jwks", "keys and a signing alg are only used with token_endpoint_auth_method private_key_jwt")
 	}
+	for _, g := range c.GrantTypes {
+		if !slices.Contains([]string{"authorization_code", "refresh_token", "client_credentials"}, g) {
+			bad("grant_types", fmt.Sprintf("%q is not a grant Keyward offers (authorization_code, refresh_token, client_credentials)", g))
+		}
+	}
+	if slices.Contains(c.GrantTypes, "client_credentials") && c.Public {
+		bad("grant_types", "client_credentials needs a confidential client")
+	}
+	for _, rt := range c.ResponseTypes {
+		if rt != "code" {
+			bad("response_types", fmt.Sprintf("%q is not offered: only code", rt))
+		}
+	}
+	for _, sc := range c.Scopes {
+		if !validScopeToken(sc) {
+			bad("scopes", fmt.Sprintf("%q is not a scope token (RFC 6749 §3.3: printable ASCII, no space, quote or backslash)", sc))
+		}
+	}
 	errs = append(errs, checkFrontchannel(c)...)
 	return errs
+}
+
+// validScopeToken is RFC 6749 §3.3's scope-token: 1*( %x21 / %x23-5B / %x5D-7E ).
+func validScopeToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if b := s[i]; b < 0x21 || b > 0x7e || b == '"' || b == '\\' {
+			return false
+		}
+	}
+	return true
 }

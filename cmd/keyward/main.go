@@ -82,7 +82,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, environ [
 	return fmt.Errorf("unknown command %q\n%s", cmd, usage)
 }
 
-const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|store check|store backup|store after-restore|version] [--config FILE]`
+const usage = `usage: keyward [serve|migrate|config check|clients|users|keys|store check|store backup|store after-restore|loadtest|version] [--config FILE]`
 
 // parseFlags reads --config and returns the remaining arguments.
 func parseFlags(name string, args []string, extra func(*flag.FlagSet)) (string, []string, error) {

@@ -23,7 +23,6 @@ const (
 	eventPasskeyRegistered = "passkey.registered"
 	eventPasskeyRevoked    = "passkey.revoked"
 	eventPasskeyRenamed    = "passkey.renamed"
-	eventEmailChanged      = "account.email_changed"
 	eventRecoveryStarted   = idp.EventRecoveryLinkSent
 	eventRecoveryCompleted = idp.EventRecoveryCompleted
 	eventRecoveryPending   = idp.EventRecoveryPending
@@ -197,8 +196,6 @@ func AccountChange(e store.AuditEvent) (kind, outcome string, ok bool) {
 		return "passkey_removed", "done", e.Result == "" || e.Result == idp.ResultOK
 	case eventPasskeyRenamed:
 		return "passkey_renamed", "done", e.Result == "" || e.Result == idp.ResultOK
-	case eventEmailChanged:
-		return "email_change", "done", true
 	case eventPendingCreated, eventPendingCancelled, eventPendingExecuted:
 		kind = detailOf(e).Kind
 		if e.Event == eventPendingExecuted && kind == idp.PendingRemovePasskey {
