@@ -22,14 +22,16 @@ func TestOA09_ClientGrantsAndScopesChecked(t *testing.T) {
 		edit  func(*store.Client)
 		field string
 	}{
-		"password grant":        {func(c *store.Client) { c.GrantTypes = append(c.GrantTypes, "password") }, "grant_types"},
-		"implicit grant":        {func(c *store.Client) { c.GrantTypes = []string{"implicit"} }, "grant_types"},
-		"misspelt grant":        {func(c *store.Client) { c.GrantTypes = []string{"authorisation_code"} }, "grant_types"},
-		"public machine client": {func(c *store.Client) { c.Public, c.TokenEndpointAuthMethod, c.GrantTypes = true, "none", []string{"client_credentials"} }, "grant_types"},
-		"token response type":   {func(c *store.Client) { c.ResponseTypes = []string{"code", "token"} }, "response_types"},
-		"scope with a space":    {func(c *store.Client) { c.Scopes = []string{"openid email"} }, "scopes"},
-		"empty scope":           {func(c *store.Client) { c.Scopes = []string{""} }, "scopes"},
-		"scope with a quote":    {func(c *store.Client) { c.Scopes = []string{`a"b`} }, "scopes"},
+		"password grant": {func(c *store.Client) { c.GrantTypes = append(c.GrantTypes, "password") }, "grant_types"},
+		"implicit grant": {func(c *store.Client) { c.GrantTypes = []string{"implicit"} }, "grant_types"},
+		"misspelt grant": {func(c *store.Client) { c.GrantTypes = []string{"authorisation_code"} }, "grant_types"},
+		"public machine client": {func(c *store.Client) {
+			c.Public, c.TokenEndpointAuthMethod, c.GrantTypes = true, "none", []string{"client_credentials"}
+		}, "grant_types"},
+		"token response type": {func(c *store.Client) { c.ResponseTypes = []string{"code", "token"} }, "response_types"},
+		"scope with a space":  {func(c *store.Client) { c.Scopes = []string{"openid email"} }, "scopes"},
+		"empty scope":         {func(c *store.Client) { c.Scopes = []string{""} }, "scopes"},
+		"scope with a quote":  {func(c *store.Client) { c.Scopes = []string{`a"b`} }, "scopes"},
 	} {
 		cl := base()
 		c.edit(cl)
