@@ -3,6 +3,8 @@ package oidc
 import (
 	"encoding/json"
 	"net/http"
+	"strconv"
+	"time"
 )
 
 // discoveryDocument lists exactly what Keyward supports (OIDC Discovery §3, RFC 8414).
@@ -54,13 +56,16 @@ func (p *Provider) discoveryDocument() ([]byte, error) {
 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", jwksCacheControl)
 	_, _ = w.Write(p.discovery)
 }
 
-// serveJWKS: caches may keep the set for five minutes, well inside the retired-key overlap.
+// jwksCacheControl lets caches keep the JWKS (and discovery) for jwksMaxAge: well inside the
+// retired-key overlap, and part of the key activation delay (keys_activation.go).
+var jwksCacheControl = "public, max-age=" + strconv.Itoa(int(jwksMaxAge/time.Second))
+
 func (p *Provider) serveJWKS(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/jwk-set+json")
-	w.Header().Set("Cache-Control", "public, max-age=300")
+	w.Header().Set("Cache-Control", jwksCacheControl)
 	_, _ = w.Write(p.keys.JWKS())
 }

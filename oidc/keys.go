@@ -34,20 +34,23 @@ type signingKey struct {
 	kid     string
 	alg     string
 	private crypto.Signer
-	retired bool
+	// The key may sign from created plus the activation delay. retireAt, set by a rotation
+	// to when its successor may sign, is when it stops; zero while unretired.
+	created, retireAt time.Time
 }
 
 // Keys holds the signing keys in memory (decrypted once, not per request) and the JWKS
 // document derived from them. Private keys are sealed at rest with AES-256-GCM under kek.
 type Keys struct {
-	st  store.Store
-	kek cipher.AEAD
-	now func() time.Time
+	st    store.Store
+	kek   cipher.AEAD
+	now   func() time.Time
+	delay time.Duration // activation delay; see SetActivationDelay
 
-	mu     sync.RWMutex
-	byKID  map[string]*signingKey
-	active map[string]*signingKey // alg → newest unretired key
-	jwks   []byte
+	mu    sync.RWMutex
+	byKID map[string]*signingKey
+	byAlg map[string][]*signingKey // published keys, newest first; pickActive chooses the signer
+	jwks  []byte
 }
 
 // NewKeys loads the keys, creating an RS256 and an ES256 key when none is active.
@@ -60,7 +63,7 @@ func NewKeys(ctx context.Context, st store.Store, kek []byte, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	k := &Keys{st: st, kek: aead, now: now}
+	k := &Keys{st: st, kek: aead, now: now, delay: DefaultKeyActivationDelay}
 	if err := k.Reload(ctx); err != nil {
 		return nil, err
 	}
@@ -78,18 +81,13 @@ func NewKeys(ctx context.Context, st store.Store, kek []byte, now func() time.Ti
 	return k, k.Reload(ctx)
 }
 
+// activeKey is decided at each use rather than at Reload, so a waiting key starts signing the
+// moment its delay ends on every replica alike, not at each one's next reload.
 func (k *Keys) activeKey(alg string) *signingKey {
+	now := k.now()
 	k.mu.RLock()
 	defer k.mu.RUnlock()
-	return k.active[alg]
-}
-
-func (k *Keys) create(ctx context.Context, alg string) error {
-	sk, err := k.generate(alg)
-	if err != nil {
-		return err
-	}
-	return k.st.CreateSigningKey(ctx, sk)
+	return pickActive(k.byAlg[alg], now, k.delay)
 }
 
 // generate makes a new sealed key row for alg (not yet stored).
@@ -145,7 +143,7 @@ func (k *Keys) createMissing(ctx context.Context, algs []string) error {
 		for _, alg := range algs {
 			have := false
 			for _, r := range rows {
-				if r.Alg == alg && r.RetiredAt.IsZero() && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(now)) {
+				if r.Alg == alg && (r.RetiredAt.IsZero() || r.RetiredAt.After(now)) && (r.ExpiresAt.IsZero() || r.ExpiresAt.After(now)) {
 					have = true
 				}
 			}
@@ -167,7 +165,7 @@ func (k *Keys) Reload(ctx context.Context) error {
 	}
 	now := k.now()
 	byKID := map[string]*signingKey{}
-	active := map[string]*signingKey{}
+	byAlg := map[string][]*signingKey{}
 	var set jose.JSONWebKeySet
 	for _, r := range rows { // newest first
 		if !r.ExpiresAt.IsZero() && !r.ExpiresAt.After(now) {
@@ -189,11 +187,9 @@ func (k *Keys) Reload(ctx context.Context) error {
 		if !ok {
 			return fmt.Errorf("oidc: signing key %s has type %T", r.ID, parsed)
 		}
-		sk := &signingKey{kid: r.ID, alg: r.Alg, private: signer, retired: !r.RetiredAt.IsZero()}
+		sk := &signingKey{kid: r.ID, alg: r.Alg, private: signer, created: r.CreatedAt, retireAt: r.RetiredAt}
 		byKID[r.ID] = sk
-		if !sk.retired && active[r.Alg] == nil {
-			active[r.Alg] = sk
-		}
+		byAlg[r.Alg] = append(byAlg[r.Alg], sk)
 		set.Keys = append(set.Keys, jose.JSONWebKey{Key: signer.Public(), KeyID: r.ID, Algorithm: r.Alg, Use: "sig"})
 	}
 	doc, err := json.Marshal(set)
@@ -201,38 +197,60 @@ func (k *Keys) Reload(ctx context.Context) error {
 		return err
 	}
 	k.mu.Lock()
-	k.byKID, k.active, k.jwks = byKID, active, doc
+	k.byKID, k.byAlg, k.jwks = byKID, byAlg, doc
 	k.mu.Unlock()
 	return nil
 }
 
-// Rotate creates new active keys and retires the old ones, which stay in the JWKS for
-// retention so that every token they signed can still be verified until it expires.
-func (k *Keys) Rotate(ctx context.Context, retention time.Duration) error {
+// Rotation is what a rotation did: the new keys (RS256, then ES256), published at once, and
+// when they start signing, which is also when the keys they replace retire.
+type Rotation struct {
+	KIDs      []string
+	SignsFrom time.Time
+}
+
+// Rotate publishes new keys and schedules the current ones to retire when the new ones start
+// signing, after the activation delay: until then the old keys keep signing, so no relying
+// app sees a kid its cached JWKS lacks. A retired key stays published for retention after it
+// stops signing, so every token it signed can still be verified until it expires.
+func (k *Keys) Rotate(ctx context.Context, retention time.Duration) (Rotation, error) {
 	rows, err := k.st.ListSigningKeys(ctx)
 	if err != nil {
-		return err
+		return Rotation{}, err
 	}
+	// One instant, at the stores' common precision, so the old keys retire exactly when the
+	// new ones activate (signsFrom is computed from the stored created time).
+	now := k.now().UTC().Truncate(time.Microsecond)
+	from := now.Add(k.activationDelay())
+	rot := Rotation{SignsFrom: from}
 	for _, alg := range []string{AlgRS256, AlgES256} {
-		if err := k.create(ctx, alg); err != nil {
-			return err
+		sk, err := k.generate(alg)
+		if err != nil {
+			return Rotation{}, err
 		}
+		sk.CreatedAt = now
+		if err := k.st.CreateSigningKey(ctx, sk); err != nil {
+			return Rotation{}, err
+		}
+		rot.KIDs = append(rot.KIDs, sk.ID)
 	}
-	now := k.now().UTC()
 	for i := range rows {
 		r := rows[i]
+		// A key already due to retire (its successor still waiting) keeps its date: it
+		// hands over to that successor, which in turn retires when this rotation's keys sign.
 		if r.RetiredAt.IsZero() {
-			r.RetiredAt, r.ExpiresAt = now, now.Add(retention)
+			r.RetiredAt, r.ExpiresAt = from, from.Add(retention)
 			if err := k.st.UpdateSigningKey(ctx, &r); err != nil {
-				return err
+				return Rotation{}, err
 			}
 		}
 	}
-	return k.Reload(ctx)
+	return rot, k.Reload(ctx)
 }
 
-// RotateIfDue rotates when the newest active key is older than interval (a zero interval never
-// rotates). Replicas may race: each creates keys and the newest wins, which is harmless.
+// RotateIfDue rotates when the newest key was made longer than interval ago (a zero interval
+// never rotates), so each key signs for about interval after its activation delay. Replicas
+// may race: each creates keys and the newest wins once their delay ends, which is harmless.
 func (k *Keys) RotateIfDue(ctx context.Context, interval, retention time.Duration) (bool, error) {
 	if interval <= 0 {
 		return false, nil
@@ -249,7 +267,8 @@ func (k *Keys) RotateIfDue(ctx context.Context, interval, retention time.Duratio
 			break
 		}
 	}
-	return true, k.Rotate(ctx, retention)
+	_, err = k.Rotate(ctx, retention)
+	return err == nil, err
 }
 
 // JWKS returns the public key set document.
@@ -289,12 +308,12 @@ var _ jwt.Signer = signer{}
 func (s signer) Generate(_ context.Context, claims jwt.MapClaims, header jwt.Mapper) (string, string, error) {
 	kid, _ := header.ToMap()["kid"].(string)
 	sk := s.keys.byID(kid)
-	switch {
-	case sk == nil:
+	if sk == nil {
 		sk = s.keys.activeKey(AlgRS256)
-	case sk.retired:
-		// A session stored before a rotation names the old key: sign with the active key of
-		// the same algorithm, which is what the client registered.
+	} else {
+		// The kid only chooses the algorithm: a session stored before a rotation names the
+		// old key, and one stored by a replica whose clock runs ahead may name a key still
+		// waiting here; either way the key signing now for that algorithm signs.
 		sk = s.keys.activeKey(sk.alg)
 	}
 	if sk == nil {

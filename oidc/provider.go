@@ -36,6 +36,9 @@ type Config struct {
 	// KeyRotationInterval rotates the signing keys when the active ones are older (see
 	// RotateKeysIfDue); zero leaves rotation to `keyward keys rotate`.
 	KeyRotationInterval time.Duration
+	// KeyActivationDelay is how long a key made by a rotation is published before it signs
+	// (RL-06); default DefaultKeyActivationDelay (see there).
+	KeyActivationDelay time.Duration
 	// BackchannelRetryDelays are the waits before each retry of a back-channel logout after
 	// a recoverable failure, so a message gets at most len+1 attempts; default 5s, 30s, 2m,
 	// 10m, 1h (exponential). BackchannelMaxAge stops retries of a message older than it
@@ -82,6 +85,7 @@ func (c *Config) defaults() {
 	def(&c.AuthCodeTTL, 2*time.Minute)
 	def(&c.InteractionTTL, 30*time.Minute)
 	def(&c.KeyRetention, 7*24*time.Hour)
+	def(&c.KeyActivationDelay, DefaultKeyActivationDelay)
 	def(&c.RefreshTokenMaxLifetime, 90*24*time.Hour)
 	def(&c.BackchannelMaxAge, 24*time.Hour)
 	def(&c.BackchannelPollInterval, 2*time.Second)
@@ -152,6 +156,7 @@ func New(cfg Config, st store.Store, keys *Keys, log *slog.Logger, now func() ti
 	}
 	p := &Provider{cfg: cfg, st: st, keys: keys, log: log, now: now, renderErr: renderErr,
 		hasher: NewSecretHasher(cfg.ClientSecretKey)}
+	keys.SetActivationDelay(cfg.KeyActivationDelay)
 	p.storage = &Storage{st: st, clients: newClientCache(st, now), now: now, maxRefresh: cfg.RefreshTokenMaxLifetime,
 		ttl: map[string]time.Duration{
 			store.KindAuthorizeCode: cfg.AuthCodeTTL, store.KindPKCE: cfg.AuthCodeTTL, store.KindOIDC: cfg.AuthCodeTTL,

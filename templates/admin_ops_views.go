@@ -18,14 +18,17 @@ type AdminKeysView struct {
 	Retention, ReloadEvery string
 	// Automatic is the scheduled rotation interval ("90 days"); "" when only a person rotates.
 	Automatic string
+	// Delay is how long a new key is published before it signs ("6 minutes").
+	Delay string
 }
 
-// AdminKeyRow is one signing key. State is "active", "standby", "retired" or "expired";
-// Until is when a retired key leaves the JWKS.
+// AdminKeyRow is one signing key. State is "active", "pending", "standby", "retired" or
+// "expired"; Until is when a retired key leaves the JWKS, SignsFrom when a pending key signs,
+// and an active key's RetiredAt when it hands over to a pending one.
 type AdminKeyRow struct {
 	KID, Alg, State      string
 	CreatedAt, RetiredAt string
-	Until                string
+	Until, SignsFrom     string
 }
 
 // AdminLogoutsView is the back-channel logout outbox: per-client counts, then the pending,

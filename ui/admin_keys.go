@@ -12,15 +12,16 @@ import (
 )
 
 // Signing keys seen from the console (/admin/keys) and "Rotate now". The rotation is the CLI's
-// (oidc.Provider.RotateKeys, `keyward keys rotate`): this replica signs with the new keys at
-// once, the others after their next key reload (internal/app reloads every minute).
+// (oidc.Provider.RotateKeys, `keyward keys rotate`): the new keys are published at once (on the
+// other replicas at their next key reload, every minute) and sign only after the activation
+// delay, so relying apps have them in their cached JWKS first (RL-06).
 
 const eventKeysRotated = "keys.rotated"
 
 // keyReloadEvery is internal/app's key reload interval, as the page tells it.
 const keyReloadEvery = time.Minute
 
-const noticeKeysRotated = "Signing keys rotated."
+const noticeKeysRotated = "New signing keys published; they start signing at the time shown."
 
 func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request, a *adminReq) error {
 	states, err := s.op.Keys().KeyStates(r.Context())
@@ -28,7 +29,8 @@ func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request, a *adminReq) 
 		return err
 	}
 	v := templates.AdminKeysView{AdminPage: s.adminPage(a, "keys", "Signing keys"),
-		Retention: durationText(s.op.KeyRetention()), ReloadEvery: stepUpWindowText(keyReloadEvery)}
+		Retention: durationText(s.op.KeyRetention()), ReloadEvery: stepUpWindowText(keyReloadEvery),
+		Delay: durationText(s.op.KeyActivationDelay())}
 	if d := s.op.KeyRotationInterval(); d > 0 {
 		v.Automatic = durationText(d)
 	}
@@ -44,6 +46,9 @@ func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request, a *adminReq) 
 		if !k.ExpiresAt.IsZero() {
 			row.Until = k.ExpiresAt.Format(timeFormat)
 		}
+		if !k.SignsFrom.IsZero() {
+			row.SignsFrom = k.SignsFrom.Format(timeFormat)
+		}
 		v.Keys = append(v.Keys, row)
 	}
 	s.render(w, r, http.StatusOK, templates.AdminKeys(v))
@@ -54,15 +59,16 @@ func (s *Server) adminKeys(w http.ResponseWriter, r *http.Request, a *adminReq) 
 // transaction of ours (it is the CLI's path), so the audit event follows it: a rotation whose
 // event failed to append answers 500 and shows in the server log, never silently.
 func (s *Server) adminKeysRotate(w http.ResponseWriter, r *http.Request, a *adminReq) error {
-	kids, err := s.op.RotateKeys(r.Context())
+	rot, err := s.op.RotateKeys(r.Context())
 	if err != nil {
 		return err
 	}
-	s.log.InfoContext(r.Context(), "signing keys rotated from the console", append(logAttrs(r), "performed_by", a.me.ID, "kids", kids)...)
+	s.log.InfoContext(r.Context(), "signing keys rotated from the console", append(logAttrs(r), "performed_by", a.me.ID,
+		"kids", rot.KIDs, "signs_from", rot.SignsFrom)...)
 	err = s.adminTx(r.Context(), func(q store.Queries, audit *idp.AuditBatch) error {
 		e := s.adminEvent(r, a, eventKeysRotated)
-		e.Detail = adminDetail(map[string]any{"kids": kids, "algs": []string{oidc.AlgRS256, oidc.AlgES256},
-			"retention": oidc.FormatLifetime(s.op.KeyRetention())})
+		e.Detail = adminDetail(map[string]any{"kids": rot.KIDs, "algs": []string{oidc.AlgRS256, oidc.AlgES256},
+			"signs_from": rot.SignsFrom.UTC().Format(time.RFC3339), "retention": oidc.FormatLifetime(s.op.KeyRetention())})
 		return audit.Append(r.Context(), q, e)
 	})
 	if err != nil {

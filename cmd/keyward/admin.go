@@ -113,12 +113,14 @@ func keysCmd(ctx context.Context, args []string, stdout io.Writer, environ []str
 		if err != nil {
 			return err
 		}
-		kids, err := a.Provider.RotateKeys(ctx)
+		rot, err := a.Provider.RotateKeys(ctx)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rotated: new tokens use %s (RS256) and %s (ES256); retired keys stay published for %s\n",
-			kids[0], kids[1], cfg.Tokens.KeyRetention)
+		// Other replicas publish the new keys at their next reload, within a minute; they sign
+		// only from the printed time, so apps have fetched them by then.
+		fmt.Fprintf(stdout, "rotated: new keys %s (RS256) and %s (ES256) published, sign from %s; the current keys sign until then and stay published for %s after\n",
+			rot.KIDs[0], rot.KIDs[1], rot.SignsFrom.Local().Format("15:04 MST (2 Jan 2006)"), cfg.Tokens.KeyRetention)
 		return nil
 	})
 }

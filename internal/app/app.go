@@ -142,7 +142,8 @@ func New(ctx context.Context, cfg Config, st store.Store, log *slog.Logger, now 
 		IDTokenTTL: cfg.Tokens.IDTokenTTL, AuthCodeTTL: cfg.Tokens.AuthCodeTTL, KeyRetention: cfg.Tokens.KeyRetention,
 		RefreshTokenMaxLifetime: cfg.Tokens.RefreshTokenMaxLifetime, KeyRotationInterval: cfg.Tokens.KeyRotationInterval,
 		GlobalSecret: derive(cfg.Secret, labelGlobalSecret), ClientSecretKey: derive(cfg.Secret, labelClientSecret),
-		RequirePAR: cfg.OAuth.RequirePushedAuthorizationRequests, BackchannelWait: cfg.OAuth.BackchannelLogoutWait,
+		KeyActivationDelay: cfg.Tokens.KeyActivationDelay, RequirePAR: cfg.OAuth.RequirePushedAuthorizationRequests,
+		BackchannelWait: cfg.OAuth.BackchannelLogoutWait,
 	}, st, keys, log, now, srv.RenderError)
 	if err != nil {
 		return nil, err

@@ -44,6 +44,8 @@ type Config struct {
 		// KeyRotationInterval rotates the signing keys automatically; 0 rotates only on
 		// `keyward keys rotate`.
 		KeyRotationInterval time.Duration `yaml:"key_rotation_interval"`
+		// KeyActivationDelay is how long a new signing key is published before it signs.
+		KeyActivationDelay time.Duration `yaml:"key_activation_delay"`
 	} `yaml:"tokens"`
 	CeremonyTimeout time.Duration  `yaml:"ceremony_timeout"`
 	PurgeInterval   time.Duration  `yaml:"purge_interval"`
@@ -157,6 +159,7 @@ func DefaultConfig() Config {
 	c.Tokens.AuthCodeTTL = 2 * time.Minute
 	c.OAuth.BackchannelLogoutWait = 2 * time.Second
 	c.Tokens.KeyRetention = 7 * 24 * time.Hour
+	c.Tokens.KeyActivationDelay = oidc.DefaultKeyActivationDelay
 	c.Tokens.RefreshTokenMaxLifetime = 90 * 24 * time.Hour
 	c.CeremonyTimeout = 5 * time.Minute
 	c.PurgeInterval = 5 * time.Minute
@@ -382,6 +385,12 @@ func (c Config) Validate() error {
 	}
 	if c.Tokens.KeyRotationInterval < 0 {
 		bad("tokens.key_rotation_interval", "must not be negative")
+	}
+	// Zero is refused rather than meaning "sign at once": relying apps cache the JWKS for
+	// five minutes whatever the replica count, so a new key must be published first (RL-06).
+	pos("tokens.key_activation_delay", c.Tokens.KeyActivationDelay)
+	if c.Tokens.KeyRotationInterval > 0 && c.Tokens.KeyRotationInterval <= c.Tokens.KeyActivationDelay {
+		bad("tokens.key_rotation_interval", "must exceed tokens.key_activation_delay (%s), or new keys would be replaced before they sign", c.Tokens.KeyActivationDelay)
 	}
 	if c.Tokens.RefreshTokenMaxLifetime < c.Tokens.RefreshTokenTTL {
 		bad("tokens.refresh_token_max_lifetime", "must be at least tokens.refresh_token_ttl")

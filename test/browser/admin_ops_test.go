@@ -12,13 +12,15 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/oidc"
 	"github.com/keyward/keyward/store"
 )
 
 // TestBrowserAdminOperations: the console's operations pages in Chromium under the strict CSP.
 // An abandoned back-channel logout is retried from /admin/logouts after the step-up the console
 // asks for (the change repeated from the step-up page), and the next delivery pass delivers it;
-// "Rotate now" on /admin/keys makes a new key active and retires the old one.
+// "Rotate now" on /admin/keys publishes new keys that sign after the activation delay (RL-06),
+// when the old ones retire.
 func TestBrowserAdminOperations(t *testing.T) {
 	needChromium(t)
 	env := testenv.Start(t, testenv.Options{NoAdmin: true})
@@ -84,8 +86,14 @@ func TestBrowserAdminOperations(t *testing.T) {
 	before := active()
 	tb.do("rotate the keys", chromedp.Click(chromedp.CSS(`#keys-rotate-form button`)))
 	tb.waitFor("the rotation notice", func(s pageState) bool {
-		return eval[string](tb, `(document.getElementById('admin-notice') || {}).textContent || ''`) == "Signing keys rotated."
+		return eval[string](tb, `(document.getElementById('admin-notice') || {}).textContent || ''`) ==
+			"New signing keys published; they start signing at the time shown."
 	})
+	if got := active(); got != before || !eval[bool](tb, `document.querySelectorAll('tr.signing-key[data-state="pending"]').length === 2`) {
+		t.Fatalf("right after the rotation active keys %q (before %q), want the old ones and two pending", got, before)
+	}
+	env.Clock.Advance(oidc.DefaultKeyActivationDelay)
+	tb.navigate(env.Issuer + "/admin/keys")
 	after := active()
 	if len(strings.Fields(after)) != 2 || after == before {
 		t.Fatalf("active keys %q after rotation, before %q", after, before)

@@ -2,7 +2,6 @@ package conformance
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -273,24 +272,8 @@ func (o *op) userinfo(at string) tokenReply {
 	return o.do(req)
 }
 
-// jwtParts decodes a JWT's header and claims without verifying it.
-func jwtParts(t *testing.T, raw string) (header, claims map[string]any) {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a JWS compact serialization: %.40s", raw)
-	}
-	for i, dst := range []*map[string]any{&header, &claims} {
-		b, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, dst); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return header, claims
-}
+// jwtParts decodes a compact JWS's header and claims without verifying it.
+var jwtParts = testenv.JWTParts
 
 // idToken returns the raw ID token of a token response.
 func idToken(t *testing.T, tok *oauth2.Token) string {

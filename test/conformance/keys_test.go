@@ -1,6 +1,7 @@
 package conformance
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/oidc"
 )
 
 // freshVerifier is a relying app that starts now: it fetches the JWKS anew.
@@ -21,10 +23,10 @@ func freshVerifier(t *testing.T, o *op, alg string) *gooidc.IDTokenVerifier {
 	return p.Verifier(&gooidc.Config{ClientID: o.rp.ID, SupportedSigningAlgs: []string{alg}})
 }
 
-// OC-08: rotation publishes new keys first, signs with them at once (ID tokens, refreshed ID
-// tokens and logout tokens alike, each with a kid), keeps the retired keys in the JWKS until
-// their retention ends so older tokens verify, then drops them; and the interval rotation
-// rotates only when due.
+// OC-08: rotation publishes new keys first, signs with them once the activation delay has
+// passed (ID tokens and refreshed ID tokens alike, each with a kid), keeps the retired keys in
+// the JWKS until their retention ends so older tokens verify, then drops them; and the interval
+// rotation rotates only when due.
 func TestOC08_KeyRotation(t *testing.T) {
 	o := startOwn(t, testenv.RPOptions{FirstParty: true, Alg: "ES256", Scopes: []string{"openid", "offline_access"}})
 	_, tok, _ := o.login()
@@ -33,9 +35,10 @@ func TestOC08_KeyRotation(t *testing.T) {
 	before := jwksKids(t, o)
 
 	keys := o.env.App.Provider.Keys()
-	if err := keys.Rotate(o.ctx, time.Hour); err != nil {
+	if _, err := keys.Rotate(o.ctx, time.Hour); err != nil {
 		t.Fatal(err)
 	}
+	o.env.Clock.Advance(oidc.DefaultKeyActivationDelay)
 	after := jwksKids(t, o)
 	if len(after) != len(before)*2 {
 		t.Fatalf("JWKS after rotation has %d keys, want old and new (%d)", len(after), len(before)*2)
@@ -66,7 +69,8 @@ func TestOC08_KeyRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// After the retention the old keys are gone and tokens they signed fail.
+	// After the retention, counted from when they stopped signing, the old keys are gone and
+	// tokens they signed fail.
 	o.env.Clock.Advance(time.Hour + time.Second)
 	if err := keys.Reload(o.ctx); err != nil {
 		t.Fatal(err)
@@ -89,5 +93,62 @@ func TestOC08_KeyRotation(t *testing.T) {
 	}
 	if got := jwksKids(t, o); len(got) != 2*len(before) {
 		t.Fatalf("JWKS after interval rotation: %v", got)
+	}
+}
+
+// RL-06: a rotated key is published before it signs. Right after the rotation the JWKS holds
+// the old and the new kids while ID tokens still carry the old kid, so an app whose cached
+// JWKS predates the rotation verifies every token it gets; once the activation delay has
+// passed the new kid signs and the old one is still published.
+func TestRL06_NewKeyPublishedBeforeItSigns(t *testing.T) {
+	o := startOwn(t, testenv.RPOptions{FirstParty: true, Alg: "ES256"})
+	_, tok, _ := o.login()
+	oldHeader, _ := jwtParts(t, idToken(t, tok))
+	oldKID := oldHeader["kid"].(string)
+	cached := freshVerifier(t, o, "ES256") // an app that fetched the JWKS before the rotation
+
+	rot, err := o.env.App.Provider.RotateKeys(o.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := o.env.Clock.Now().Add(oidc.DefaultKeyActivationDelay); !rot.SignsFrom.Equal(want.UTC().Truncate(time.Microsecond)) {
+		t.Fatalf("new keys sign from %v, want %v", rot.SignsFrom, want)
+	}
+	// The delay covers a replica's reload (a minute) and an app's cached copy of the JWKS.
+	resp, err := o.rp.HTTP.Get(o.env.Issuer + "/oauth2/jwks")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var maxAge int
+	if _, err := fmt.Sscanf(resp.Header.Get("Cache-Control"), "public, max-age=%d", &maxAge); err != nil ||
+		time.Duration(maxAge)*time.Second+time.Minute > oidc.DefaultKeyActivationDelay {
+		t.Fatalf("JWKS Cache-Control %q: an app may still use a copy without the new key when it signs", resp.Header.Get("Cache-Control"))
+	}
+	kids := jwksKids(t, o)
+	if len(kids) != 4 || !slices.Contains(kids, oldKID) || !slices.Contains(kids, rot.KIDs[1]) {
+		t.Fatalf("JWKS after rotation %v, want the old kids and the new %v", kids, rot.KIDs)
+	}
+	o.env.Clock.Advance(oidc.DefaultKeyActivationDelay - time.Second)
+	_, tok, _ = o.login()
+	raw := idToken(t, tok)
+	if h, _ := jwtParts(t, raw); h["kid"] != oldKID {
+		t.Fatalf("ID token a second before the delay ends signed with %v, want the old key %s", h["kid"], oldKID)
+	}
+	if _, err := cached.Verify(o.ctx, raw); err != nil {
+		t.Fatalf("an app with the JWKS from before the rotation cannot verify: %v", err)
+	}
+
+	o.env.Clock.Advance(time.Second)
+	_, tok, _ = o.login()
+	raw = idToken(t, tok)
+	if h, _ := jwtParts(t, raw); h["kid"] != rot.KIDs[1] || h["alg"] != "ES256" {
+		t.Fatalf("ID token after the delay has header %v, want the new ES256 key %s", h, rot.KIDs[1])
+	}
+	if kids := jwksKids(t, o); len(kids) != 4 || !slices.Contains(kids, oldKID) {
+		t.Fatalf("JWKS after the delay %v, want the old key still published", kids)
+	}
+	if _, err := freshVerifier(t, o, "ES256").Verify(o.ctx, raw); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -15,10 +15,10 @@ import (
 	"time"
 
 	gooidc "github.com/coreos/go-oidc/v3/oidc"
-	"golang.org/x/oauth2"
 
 	"github.com/keyward/keyward/internal/passkeyclient"
 	"github.com/keyward/keyward/internal/softauthn"
+	"github.com/keyward/keyward/internal/testbin"
 	"github.com/keyward/keyward/internal/testenv"
 )
 
@@ -67,16 +67,8 @@ func newApp(t *testing.T, in *installation, tr http.RoundTripper) *app {
 		t.Fatal(err)
 	}
 	a := &app{issuer: in.issuer, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-	for _, line := range strings.Split(out, "\n") {
-		if v, ok := strings.CutPrefix(line, "client_id: "); ok {
-			a.id = v
-		}
-		if v, ok := strings.CutPrefix(line, "client_secret: "); ok {
-			a.secret = v
-		}
-	}
-	if a.id != "app" || len(a.secret) < 32 {
-		t.Fatalf("clients add printed %q", out)
+	if a.id, a.secret = testbin.ParseClient(t, out); a.id != "app" {
+		t.Fatalf("clients add registered %q, want app", a.id)
 	}
 	return a
 }
@@ -84,16 +76,7 @@ func newApp(t *testing.T, in *installation, tr http.RoundTripper) *app {
 // discover builds the go-oidc relying party; it needs a running Keyward.
 func (a *app) discover(ctx context.Context, t *testing.T) {
 	t.Helper()
-	p, err := gooidc.NewProvider(gooidc.ClientContext(ctx, a.hc), a.issuer)
-	if err != nil {
-		t.Fatalf("discovery: %v", err)
-	}
-	ep := p.Endpoint()
-	ep.AuthStyle = oauth2.AuthStyleInHeader
-	a.rp = &testenv.RP{ID: a.id, Secret: a.secret, RedirectURI: redirectURI, HTTP: a.hc, Provider: p,
-		OAuth2: oauth2.Config{ClientID: a.id, ClientSecret: a.secret, Endpoint: ep, RedirectURL: redirectURI,
-			Scopes: []string{gooidc.ScopeOpenID, "email", gooidc.ScopeOfflineAccess}},
-		Verifier: p.Verifier(&gooidc.Config{ClientID: a.id, SupportedSigningAlgs: []string{"RS256", "ES256"}})}
+	a.rp = testbin.DiscoverRP(ctx, t, a.issuer, a.hc, a.id, a.secret, redirectURI, "RS256", "ES256")
 }
 
 // tokenReply is one token endpoint answer.
@@ -181,13 +164,8 @@ type family struct {
 
 // signUp runs the whole sign-up; on success p.credID is the passkey Keyward stored.
 func signUp(ctx context.Context, issuer string, tr http.RoundTripper, p *person, invite string) error {
-	b := passkeyclient.New(issuer, tr, p.auth)
-	next, err := b.SignUp(ctx, p.email, "Person "+p.email, invite, "")
-	if err != nil {
+	if _, err := testbin.SignUp(ctx, issuer, tr, p.auth, p.email, invite); err != nil {
 		return err
-	}
-	if next != "/account" {
-		return fmt.Errorf("after sign-up sent to %q", next)
 	}
 	creds := p.auth.Credentials()
 	p.credID = creds[len(creds)-1].ID

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/http"
@@ -14,63 +13,19 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the ledger queries
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
+
+	"github.com/keyward/keyward/internal/testbin"
 )
 
 const pgEnv = "KEYWARD_TEST_POSTGRES"
 
-// binary is the keyward executable, built once per run into a directory TestMain removes.
-var binary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binary.dir != "" {
-		os.RemoveAll(binary.dir)
-	}
-	os.Exit(code)
-}
-
-func keywardBinary(t *testing.T) string {
-	t.Helper()
-	binary.once.Do(func() {
-		binary.dir, binary.err = os.MkdirTemp("", "keyward-crash-")
-		if binary.err != nil {
-			return
-		}
-		binary.path = filepath.Join(binary.dir, "keyward")
-		out, err := exec.Command("go", "build", "-o", binary.path, "github.com/keyward/keyward/cmd/keyward").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build ./cmd/keyward: %v\n%s", err, out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
-}
-
-// freePort returns a loopback address nobody listens on at the moment.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 // installation is one Keyward deployment: a configuration file, a master secret and a
 // database, on fixed addresses so that every restart serves the same issuer.
@@ -87,19 +42,14 @@ type installation struct {
 
 func newInstallation(t *testing.T, database, extra string) *installation {
 	t.Helper()
-	in := &installation{t: t, bin: keywardBinary(t), dir: t.TempDir(), database: database,
-		addr: freePort(t), mgmt: freePort(t)}
+	in := &installation{t: t, bin: testbin.Keyward(t), dir: t.TempDir(), database: database,
+		addr: testbin.FreeAddr(t), mgmt: testbin.FreeAddr(t)}
 	if database == "" {
 		in.database = "sqlite:" + filepath.Join(in.dir, "keyward.db")
 	}
 	_, port, _ := net.SplitHostPort(in.addr)
 	in.issuer = "http://localhost:" + port
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	secretPath := filepath.Join(in.dir, "keyward.secret")
-	if err := os.WriteFile(secretPath, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	secretPath := testbin.WriteSecret(t, in.dir)
 	in.config = filepath.Join(in.dir, "keyward.yaml")
 	// The purge job would delete spent codes the checks look for; the sign-in limiter would
 	// slow a test that signs in hundreds of times from one address.
@@ -197,27 +147,28 @@ func (d *db) count(ctx context.Context, query string, args ...any) (int, error) 
 	return n, err
 }
 
-// process is one `keyward serve`.
+// process is one `keyward serve` (or, in diskfull_test.go, a shell around one).
 type process struct {
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan struct{} // closed once the process has exited; cmd.ProcessState is then set
 }
 
+type syncBuffer = testbin.Buffer
+
+func (p *process) bin() *testbin.Process {
+	return &testbin.Process{Cmd: p.cmd, Logs: p.logs, Done: p.done}
+}
+
+// start runs `keyward serve` with the environment overrides env (KEY=value); a process still
+// running when the test ends is killed.
 func (in *installation) start(env ...string) *process {
 	t := in.t
 	t.Helper()
-	p := &process{logs: &syncBuffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(in.bin, "serve", "--config", in.config)
-	p.cmd.Env = append(os.Environ(), env...)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.done)
-	}()
+	cmd := exec.Command(in.bin, "serve", "--config", in.config)
+	cmd.Env = append(os.Environ(), env...)
+	bp := testbin.Start(t, cmd)
+	p := &process{cmd: bp.Cmd, logs: bp.Logs, done: bp.Done}
 	t.Cleanup(func() {
 		if !p.exited() {
 			_ = p.cmd.Process.Kill()
@@ -227,45 +178,22 @@ func (in *installation) start(env ...string) *process {
 	return p
 }
 
-func (p *process) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
+func (p *process) exited() bool { return p.bin().Exited() }
 
 // readyz is the status of GET /readyz, or 0 when nothing answers.
-func (in *installation) readyz(ctx context.Context) int {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+in.mgmt+"/readyz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
+func (in *installation) readyz(ctx context.Context) int { return testbin.Readyz(ctx, in.mgmt) }
 
 // waitReady polls /readyz until it answers 200; it fails when the process exits first or
 // a minute passes.
 func (in *installation) waitReady(t *testing.T, p *process) {
 	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		got := in.readyz(ctx)
-		cancel()
-		if got == http.StatusOK {
-			return
-		}
-		if p.exited() {
-			t.Fatalf("keyward exited (%v) before it was ready:\n%s", p.cmd.ProcessState, p.logs.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz answered %d for a minute:\n%s", got, p.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling for readiness: the one wait allowed
+	got, ok := p.bin().WaitReadyz(t.Context(), in.mgmt, http.StatusOK, time.Minute, 5*time.Millisecond)
+	switch {
+	case ok:
+	case p.exited():
+		t.Fatalf("keyward exited (%v) before it was ready:\n%s", p.cmd.ProcessState, p.logs.String())
+	default:
+		t.Fatalf("/readyz answered %d for a minute:\n%s", got, p.logs.String())
 	}
 }
 
@@ -273,58 +201,27 @@ func (in *installation) waitReady(t *testing.T, p *process) {
 // it to be gone.
 func (p *process) kill(t *testing.T) {
 	t.Helper()
-	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		t.Fatal("keyward still running 10s after SIGKILL")
-	}
-	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		t.Fatalf("keyward ended by something else than the SIGKILL: %v\n%s", p.cmd.ProcessState, p.logs.String())
+	if err := p.bin().Kill(); err != nil {
+		t.Fatalf("keyward: %v\n%s", err, p.logs.String())
 	}
 }
 
 // wait waits for the process to exit within limit and returns its state.
 func (p *process) wait(t *testing.T, limit time.Duration) *os.ProcessState {
 	t.Helper()
-	select {
-	case <-p.done:
-		return p.cmd.ProcessState
-	case <-time.After(limit):
+	st := p.bin().Wait(limit)
+	if st == nil {
 		t.Fatalf("keyward still running %v after it was told to stop:\n%s", limit, p.logs.String())
-		return nil
 	}
+	return st
 }
 
 // waitLog waits until the process has logged a line containing s.
 func (p *process) waitLog(t *testing.T, s string, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !strings.Contains(p.logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("keyward did not log %q within %v:\n%s", s, limit, p.logs.String())
-		}
-		time.Sleep(5 * time.Millisecond) // polling a log the process writes
+	if !p.bin().WaitLog(s, limit, 5*time.Millisecond) {
+		t.Fatalf("keyward did not log %q within %v:\n%s", s, limit, p.logs.String())
 	}
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // postgresDSN returns a DSN on a fresh schema, dropped when the test ends; it skips the test

@@ -16,8 +16,12 @@ import (
 
 	"github.com/keyward/keyward/internal/passkeyclient"
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/oidc"
 	"github.com/keyward/keyward/store"
 )
+
+// consoleTimeFormat is how the console shows times (ui.timeFormat).
+const consoleTimeFormat = "2 Jan 2006 15:04 MST"
 
 // The signing-keys page of the console (/admin/keys): rotation from the console is the CLI's
 // rotation, audited with performed_by, and it keeps every token already issued verifiable.
@@ -101,9 +105,10 @@ func keyRows(t *testing.T, env *testenv.Env) string {
 }
 
 // TestOC08_ConsoleRotationKeepsOldTokensVerifiable: "Rotate now" publishes new keys next to the
-// old ones, new ID tokens carry the new kid, a token signed before the rotation still verifies
-// against the JWKS, the page shows the old key retired with the date it leaves the JWKS, and the
-// rotation is audited as keys.rotated with performed_by and the new kids.
+// old ones and the page says when they start signing (RL-06); until then ID tokens carry the
+// old kid, after it the new one; a token signed before the rotation still verifies against
+// the JWKS; the page then shows the old key retired with the date it leaves the JWKS; and the
+// rotation is audited as keys.rotated with performed_by, the new kids and when they sign.
 func TestOC08_ConsoleRotationKeepsOldTokensVerifiable(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{})
 	ctx := context.Background()
@@ -126,10 +131,27 @@ func TestOC08_ConsoleRotationKeepsOldTokensVerifiable(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther || !strings.HasPrefix(resp.Header.Get("Location"), "/admin/keys?notice=") {
 		t.Fatalf("rotate: %d %s\n%s", resp.StatusCode, resp.Header.Get("Location"), body)
 	}
+	rotatedAt := env.Clock.Now()
+	signsFrom := rotatedAt.Add(oidc.DefaultKeyActivationDelay)
+	page = adminGet(t, env.Admin, resp.Header.Get("Location"), http.StatusOK)
+	if !strings.Contains(page, `data-kid="`+oldKID+`" data-state="active"`) || !strings.Contains(page, `data-state="pending"`) ||
+		!strings.Contains(page, "published, signs from "+signsFrom.Format(consoleTimeFormat)) ||
+		!strings.Contains(page, "signs until "+signsFrom.Format(consoleTimeFormat)) || !strings.Contains(page, "they start signing at the time shown") {
+		t.Fatal("the page does not show the new keys published and waiting, and the old one signing until then")
+	}
+	if kid := kidOf(t, idTokenOf(t, person, rp)); kid != oldKID {
+		t.Fatalf("ID token right after the rotation signed with %q, want the old key %q", kid, oldKID)
+	}
+	published := jwksKIDs(t, env)
+	if len(published) != 4 || !slices.Contains(published, oldKID) {
+		t.Fatalf("JWKS kids %v right after the rotation, want the old and new key of each algorithm", published)
+	}
+
+	env.Clock.Advance(oidc.DefaultKeyActivationDelay)
 	after := idTokenOf(t, person, rp)
 	newKID := kidOf(t, after)
-	if newKID == oldKID || newKID == "" {
-		t.Fatalf("ID token after rotation signed with %q (before: %q)", newKID, oldKID)
+	if newKID == oldKID || !slices.Contains(published, newKID) {
+		t.Fatalf("ID token after the delay signed with %q (before: %q, published at rotation: %v)", newKID, oldKID, published)
 	}
 	if kids := jwksKIDs(t, env); !slices.Contains(kids, oldKID) || !slices.Contains(kids, newKID) || len(kids) != 4 {
 		t.Fatalf("JWKS kids %v, want the old and new key of each algorithm", kids)
@@ -141,10 +163,10 @@ func TestOC08_ConsoleRotationKeepsOldTokensVerifiable(t *testing.T) {
 		}
 	}
 
-	page = adminGet(t, env.Admin, resp.Header.Get("Location"), http.StatusOK)
-	until := env.Clock.Now().Add(7 * 24 * time.Hour).Format("2 Jan 2006 15:04 MST")
+	page = adminGet(t, env.Admin, "/admin/keys", http.StatusOK)
+	until := signsFrom.Add(7 * 24 * time.Hour).Format(consoleTimeFormat)
 	if !strings.Contains(page, `data-kid="`+newKID+`" data-state="active"`) || !strings.Contains(page, `data-kid="`+oldKID+`" data-state="retired"`) ||
-		!strings.Contains(page, "published until "+until) || !strings.Contains(page, "Signing keys rotated.") {
+		!strings.Contains(page, "published until "+until) || strings.Contains(page, `data-state="pending"`) {
 		t.Fatal("the page does not show the new key active and the old one retired until its expiry")
 	}
 
@@ -152,9 +174,13 @@ func TestOC08_ConsoleRotationKeepsOldTokensVerifiable(t *testing.T) {
 	if err != nil || len(evs) != 1 || evs[0].ActorID != admin.ID {
 		t.Fatalf("keys.rotated events %+v %v, want one performed by the administrator", evs, err)
 	}
-	var detail struct{ Kids []string }
-	if err := json.Unmarshal(evs[0].Detail, &detail); err != nil || len(detail.Kids) != 2 || detail.Kids[0] != newKID {
-		t.Fatalf("keys.rotated detail %s, want the new kids (RS256 %s first)", evs[0].Detail, newKID)
+	var detail struct {
+		Kids      []string
+		SignsFrom string `json:"signs_from"`
+	}
+	if err := json.Unmarshal(evs[0].Detail, &detail); err != nil || len(detail.Kids) != 2 || detail.Kids[0] != newKID ||
+		detail.SignsFrom != signsFrom.UTC().Format(time.RFC3339) {
+		t.Fatalf("keys.rotated detail %s, want the new kids (RS256 %s first) and when they sign", evs[0].Detail, newKID)
 	}
 }
 

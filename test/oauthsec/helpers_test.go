@@ -2,7 +2,6 @@ package oauthsec
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -104,23 +103,7 @@ func jwks(t *testing.T, env *testenv.Env) jose.JSONWebKeySet {
 }
 
 // jwtParts decodes a compact JWS's header and claims without verifying it.
-func jwtParts(t *testing.T, raw string) (header, claims map[string]any) {
-	t.Helper()
-	parts := strings.Split(raw, ".")
-	if len(parts) != 3 {
-		t.Fatalf("not a compact JWS: %.40s", raw)
-	}
-	for i, dst := range []*map[string]any{&header, &claims} {
-		b, err := base64.RawURLEncoding.DecodeString(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := json.Unmarshal(b, dst); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return header, claims
-}
+var jwtParts = testenv.JWTParts
 
 // verifyWithJWKS checks raw's signature with the JWKS key its kid names, independently of
 // go-oidc, and returns the verified claims.

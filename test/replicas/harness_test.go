@@ -4,62 +4,26 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/keyward/keyward/internal/testbin"
 )
 
 const dsnEnv = "KEYWARD_TEST_POSTGRES"
 
-// binary is the keyward executable, built on first use and removed by TestMain.
-var binary struct {
-	once sync.Once
-	dir  string
-	path string
-	err  error
-}
-
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binary.dir != "" {
-		os.RemoveAll(binary.dir)
-	}
-	os.Exit(code)
-}
-
-// keywardBinary builds cmd/keyward once per test run. A t.TempDir would vanish with the first
-// test that asked, so the directory is the run's and TestMain removes it.
-func keywardBinary(t *testing.T) string {
-	t.Helper()
-	binary.once.Do(func() {
-		binary.dir, binary.err = os.MkdirTemp("", "keyward-replicas-")
-		if binary.err != nil {
-			return
-		}
-		binary.path = filepath.Join(binary.dir, "keyward")
-		out, err := exec.Command("go", "build", "-o", binary.path, "github.com/keyward/keyward/cmd/keyward").CombinedOutput()
-		if err != nil {
-			binary.err = fmt.Errorf("go build ./cmd/keyward: %v\n%s", err, out)
-		}
-	})
-	if binary.err != nil {
-		t.Fatal(binary.err)
-	}
-	return binary.path
-}
+func TestMain(m *testing.M) { testbin.Main(m) }
 
 func adminDSN(t *testing.T) string {
 	t.Helper()
@@ -125,15 +89,7 @@ func connect(t *testing.T, dsn string) *pgx.Conn {
 }
 
 // freePort returns a loopback address nobody listens on at the moment.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
+var freePort = testbin.FreeAddr
 
 // installation is one Keyward deployment: a configuration file, a shared master secret and a
 // database, from which any number of replicas and CLI commands run.
@@ -150,13 +106,8 @@ type installation struct {
 // the YAML file.
 func newInstallation(t *testing.T, issuer, dsn, extra string) *installation {
 	t.Helper()
-	in := &installation{t: t, bin: keywardBinary(t), dir: t.TempDir(), issuer: issuer, dsn: dsn}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
-	secretPath := filepath.Join(in.dir, "keyward.secret")
-	if err := os.WriteFile(secretPath, []byte(hex.EncodeToString(secret)+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	in := &installation{t: t, bin: testbin.Keyward(t), dir: t.TempDir(), issuer: issuer, dsn: dsn}
+	secretPath := testbin.WriteSecret(t, in.dir)
 	in.config = filepath.Join(in.dir, "keyward.yaml")
 	cfg := fmt.Sprintf("issuer: %s\nlisten: 127.0.0.1:0\ndatabase: %q\nsecret_file: %s\nregistration: open\n"+
 		"log:\n  level: info\n  format: json\n%s", issuer, dsn, secretPath, extra)
@@ -179,12 +130,12 @@ func (in *installation) run(args ...string) (string, error) {
 
 // replica is one `keyward serve` process.
 type replica struct {
+	*testbin.Process
 	name string
 	addr string // public listener, 127.0.0.1:port
 	mgmt string // management listener (/healthz, /readyz, /metrics)
 	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{} // closed when the process has exited; then state is set
+	logs *testbin.Buffer
 }
 
 // start runs `keyward serve` on addr, with its management listener on a free port, and the
@@ -193,25 +144,17 @@ type replica struct {
 func (in *installation) start(name, addr string, env ...string) *replica {
 	t := in.t
 	t.Helper()
-	r := &replica{name: name, addr: addr, mgmt: freePort(t), logs: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(in.bin, "serve", "--config", in.config)
-	r.cmd.Env = append(append(os.Environ(), "KEYWARD_LISTEN="+addr, "KEYWARD_MANAGEMENT_LISTEN="+r.mgmt), env...)
-	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
-	if err := r.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() {
-		_ = r.cmd.Wait() // the state is in r.cmd.ProcessState
-		close(r.done)
-	}()
+	mgmt := freePort(t)
+	cmd := exec.Command(in.bin, "serve", "--config", in.config)
+	cmd.Env = append(append(os.Environ(), "KEYWARD_LISTEN="+addr, "KEYWARD_MANAGEMENT_LISTEN="+mgmt), env...)
+	p := testbin.Start(t, cmd)
+	r := &replica{Process: p, name: name, addr: addr, mgmt: mgmt, cmd: p.Cmd, logs: p.Logs}
 	t.Cleanup(func() {
-		if !r.exited() {
+		if !r.Exited() {
 			_ = r.cmd.Process.Signal(syscall.SIGTERM)
-			select {
-			case <-r.done:
-			case <-time.After(20 * time.Second):
+			if r.Wait(20*time.Second) == nil {
 				_ = r.cmd.Process.Kill()
-				<-r.done
+				<-r.Done
 			}
 		}
 		if t.Failed() {
@@ -221,28 +164,13 @@ func (in *installation) start(name, addr string, env ...string) *replica {
 	return r
 }
 
-func (r *replica) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
-}
+func (r *replica) exited() bool { return r.Exited() }
 
 func (r *replica) url() string { return "http://" + r.addr }
 
 // readyz returns the status of GET /readyz on the management listener, or 0 when nothing
 // answers.
-func (r *replica) readyz(ctx context.Context) int {
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+r.mgmt+"/readyz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
+func (r *replica) readyz(ctx context.Context) int { return testbin.Readyz(ctx, r.mgmt) }
 
 // waitReady polls /readyz until it answers 200, the process exits, or 60 seconds pass.
 func (r *replica) waitReady(t *testing.T) {
@@ -254,83 +182,42 @@ func (r *replica) waitReady(t *testing.T) {
 // limit or when the process exits.
 func (r *replica) waitStatus(t *testing.T, want int, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), time.Second)
-		got := r.readyz(ctx)
-		cancel()
-		if got == want {
-			return
-		}
-		if r.exited() {
-			t.Fatalf("%s exited (%v) while waiting for /readyz %d:\n%s", r.name, r.cmd.ProcessState, want, r.logs.String())
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: /readyz answered %d for %v, want %d", r.name, got, limit, want)
-		}
-		time.Sleep(20 * time.Millisecond) // polling for readiness, the one wait allowed
+	got, ok := r.WaitReadyz(t.Context(), r.mgmt, want, limit, 20*time.Millisecond)
+	switch {
+	case ok:
+	case r.Exited():
+		t.Fatalf("%s exited (%v) while waiting for /readyz %d:\n%s", r.name, r.cmd.ProcessState, want, r.logs.String())
+	default:
+		t.Fatalf("%s: /readyz answered %d for %v, want %d", r.name, got, limit, want)
 	}
 }
 
 // waitLog waits until the replica has logged a line containing s.
 func (r *replica) waitLog(t *testing.T, s string, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !strings.Contains(r.logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not log %q within %v:\n%s", r.name, s, limit, r.logs.String())
-		}
-		time.Sleep(10 * time.Millisecond) // polling a log the process writes
+	if !r.WaitLog(s, limit, 10*time.Millisecond) {
+		t.Fatalf("%s did not log %q within %v:\n%s", r.name, s, limit, r.logs.String())
 	}
 }
 
 // wait waits for the process to exit and returns its state.
 func (r *replica) wait(t *testing.T, limit time.Duration) *os.ProcessState {
 	t.Helper()
-	select {
-	case <-r.done:
-		return r.cmd.ProcessState
-	case <-time.After(limit):
+	st := r.Wait(limit)
+	if st == nil {
 		t.Fatalf("%s still running %v after it was told to stop", r.name, limit)
-		return nil
 	}
+	return st
 }
 
 // kill sends SIGKILL (no drain, no deferred cleanup, as when a machine dies) and waits for
 // the process to be gone. It returns an error rather than failing the test, so that it can
 // run beside the workers.
 func (r *replica) kill() error {
-	if err := r.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		return err
-	}
-	select {
-	case <-r.done:
-	case <-time.After(10 * time.Second):
-		return fmt.Errorf("%s still running 10s after SIGKILL", r.name)
-	}
-	st := r.cmd.ProcessState
-	if ws, ok := st.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() || ws.Signal() != syscall.SIGKILL {
-		return fmt.Errorf("%s after SIGKILL: %v", r.name, st)
+	if err := r.Kill(); err != nil {
+		return fmt.Errorf("%s: %w", r.name, err)
 	}
 	return nil
-}
-
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // loadAverage is /proc/loadavg's first three fields, for the figures the test logs.
