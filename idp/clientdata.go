@@ -43,3 +43,17 @@ func strictClientData(raw []byte) error {
 	}
 	return nil
 }
+
+// exactOrigin requires the origin a ceremony's client data names to be, byte for byte, one of
+// the configured origins as a browser serialises it (lower-case scheme and host, no trailing
+// slash). go-webauthn's own check is more forgiving (it accepts "http://LocalHost:8080"); no
+// browser ever sends such a spelling, so accepting one only widens what a forged or replayed
+// response can look like.
+func (s *Service) exactOrigin(origin string) error {
+	for _, o := range s.cfg.RPOrigins {
+		if origin == strings.ToLower(strings.TrimSuffix(o, "/")) {
+			return nil
+		}
+	}
+	return fmt.Errorf("client data origin %q is not one of the configured origins as a browser writes it", origin)
+}

@@ -2,6 +2,7 @@ package idp
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -115,7 +116,7 @@ func (s *Service) finishLogin(ctx context.Context, q store.Queries, audit *txAud
 	if !sameChallenge(c.Session, resp.Response.CollectedClientData) {
 		return nil, ErrCeremonyExpired.Wrap(errors.New("response to another (superseded) challenge")), nil
 	}
-	if err := strictClientData(resp.Raw.AssertionResponse.ClientDataJSON); err != nil { // WA-13
+	if err := cmp.Or(strictClientData(resp.Raw.AssertionResponse.ClientDataJSON), s.exactOrigin(resp.Response.CollectedClientData.Origin)); err != nil { // WA-13, WA-03
 		return nil, ErrVerificationFailed.Wrap(err), nil
 	}
 

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"time"
@@ -24,7 +25,7 @@ var ErrAuthenticatorNotAllowed = &Error{Code: CodeAuthenticatorNotAllowed, Statu
 // this package owns whatever the library does — UV, BE=0⇒BS=0, a usable public key (WA-11) and
 // the attestation policy (WA-12). A refusal is a *Error; it never needs the store.
 func (s *Service) verifyNewCredential(user *waUser, session webauthn.SessionData, resp *protocol.ParsedCredentialCreationData) (*webauthn.Credential, *Error) {
-	if err := strictClientData(resp.Raw.AttestationResponse.ClientDataJSON); err != nil { // WA-13
+	if err := cmp.Or(strictClientData(resp.Raw.AttestationResponse.ClientDataJSON), s.exactOrigin(resp.Response.CollectedClientData.Origin)); err != nil { // WA-13, WA-03
 		return nil, ErrVerificationFailed.Wrap(err)
 	}
 	cred, err := s.wa.CreateCredential(user, session, resp)

@@ -1,6 +1,7 @@
 package idp
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -89,7 +90,7 @@ func (s *Service) finishStepUp(ctx context.Context, q store.Queries, audit *txAu
 	if c.AccountID != accountID {
 		return nil, ErrCeremonyExpired.Wrap(errors.New("step-up begun for another account")), nil
 	}
-	if err := strictClientData(resp.Raw.AssertionResponse.ClientDataJSON); err != nil { // WA-13
+	if err := cmp.Or(strictClientData(resp.Raw.AssertionResponse.ClientDataJSON), s.exactOrigin(resp.Response.CollectedClientData.Origin)); err != nil { // WA-13, WA-03
 		return nil, ErrVerificationFailed.Wrap(err), nil
 	}
 	if !sameChallenge(c.Session, resp.Response.CollectedClientData) {
