@@ -2,22 +2,18 @@ package oidc
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v3"
-	"github.com/jackc/pgx/v5"
 	"github.com/ory/fosite/token/jwt"
 
+	"github.com/keyward/keyward/internal/testpg"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/store/postgres"
 	"github.com/keyward/keyward/store/sqlite"
@@ -153,38 +149,8 @@ func replicaOn(t *testing.T, open func() (store.Store, error), clock *fakeClock)
 	return p
 }
 
-// freshPostgresSchema returns a DSN for an empty schema of KEYWARD_TEST_POSTGRES, dropped when
-// the test ends, or skips the test when no PostgreSQL is configured.
-func freshPostgresSchema(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("KEYWARD_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYWARD_TEST_POSTGRES is not set")
-	}
-	name := "keyward_oidc_keys_" + strings.ToLower(rand.Text()[:12])
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + name)
-	t.Cleanup(func() { exec("DROP SCHEMA " + name + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshPostgresSchema: an empty PostgreSQL schema for this test (skipped without one).
+func freshPostgresSchema(t *testing.T) string { return testpg.Schema(t, "keyward_oidc_keys") }
 
 // A fresh database has no older key to wait behind: its first keys sign at once.
 func TestKeysFirstKeysSignAtOnce(t *testing.T) {

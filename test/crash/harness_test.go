@@ -3,12 +3,10 @@ package crash
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"database/sql"
 	"fmt"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,14 +14,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver, for the ledger queries
 	_ "modernc.org/sqlite"             // the "sqlite" database/sql driver
 
 	"github.com/keyward/keyward/internal/testbin"
+	"github.com/keyward/keyward/internal/testpg"
 )
-
-const pgEnv = "KEYWARD_TEST_POSTGRES"
 
 func TestMain(m *testing.M) { testbin.Main(m) }
 
@@ -224,35 +220,5 @@ func (p *process) waitLog(t *testing.T, s string, limit time.Duration) {
 	}
 }
 
-// postgresDSN returns a DSN on a fresh schema, dropped when the test ends; it skips the test
-// when KEYWARD_TEST_POSTGRES is not set.
-func postgresDSN(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv(pgEnv)
-	if dsn == "" {
-		t.Skip(pgEnv + " not set: the PostgreSQL crash loop is skipped (scripts/test sets it)")
-	}
-	name := "keyward_crash_" + strings.ToLower(rand.Text()[:12])
-	admin := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect to %s: %v", pgEnv, err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	admin("CREATE SCHEMA " + name)
-	t.Cleanup(func() { admin("DROP SCHEMA " + name + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// postgresDSN: an empty PostgreSQL schema for the crash loop (skipped without one).
+func postgresDSN(t *testing.T) string { return testpg.Schema(t, "keyward_crash") }

@@ -1,54 +1,19 @@
 package hardening
 
 import (
-	"context"
 	"crypto/rand"
 	"net/http"
-	"net/url"
-	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/keyward/keyward/internal/app"
 	"github.com/keyward/keyward/internal/testenv"
+	"github.com/keyward/keyward/internal/testpg"
 )
 
-// freshPostgres returns a DSN for an empty schema of KEYWARD_TEST_POSTGRES, dropped when the
-// test ends, or skips the test when no PostgreSQL is configured.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("KEYWARD_TEST_POSTGRES")
-	if dsn == "" {
-		t.Skip("KEYWARD_TEST_POSTGRES is not set")
-	}
-	name := "keyward_hardening_" + strings.ToLower(rand.Text()[:12])
-	exec := func(sql string) {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c, err := pgx.Connect(ctx, dsn)
-		if err != nil {
-			t.Fatalf("connect: %v", err)
-		}
-		defer c.Close(ctx)
-		if _, err := c.Exec(ctx, sql); err != nil {
-			t.Fatalf("%s: %v", sql, err)
-		}
-	}
-	exec("CREATE SCHEMA " + name)
-	t.Cleanup(func() { exec("DROP SCHEMA " + name + " CASCADE") })
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", name)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
+// freshPostgres: an empty PostgreSQL schema for this test (skipped without one).
+func freshPostgres(t *testing.T) string { return testpg.Schema(t, "keyward_hardening") }
 
 // signInAttempts posts n sign-in begins from 127.0.0.1, alternating over the replicas, and
 // returns how many the rate limit let through (anything but 429).

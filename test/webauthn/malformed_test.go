@@ -57,7 +57,6 @@ func std(m map[string]any, key string) {
 type malformedCase struct {
 	forges []softauthn.Forge
 	edit   func(body []byte) []byte
-	skip   string // a defect reported to the lead, not fixed here
 }
 
 // TestWA13_MalformedResponsesRefused: parsers are attack surface (WebAuthn §7.1 steps 5–6, 13;
@@ -156,10 +155,6 @@ func TestWA13_MalformedResponsesRefused(t *testing.T) {
 		}
 		t.Run(c.name, func(t *testing.T) {
 			for name, mc := range cases {
-				if mc.skip != "" {
-					t.Run(name, func(t *testing.T) { t.Skip(mc.skip) })
-					continue
-				}
 				before := snapshot(t, c.who...)
 				r := runEdited(t, c, mc)
 				t.Run(name, func(t *testing.T) {
