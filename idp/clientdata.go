@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 )
 
@@ -51,9 +53,25 @@ func strictClientData(raw []byte) error {
 // response can look like.
 func (s *Service) exactOrigin(origin string) error {
 	for _, o := range s.cfg.RPOrigins {
-		if origin == strings.ToLower(strings.TrimSuffix(o, "/")) {
+		if origin == browserOrigin(o) {
 			return nil
 		}
 	}
 	return fmt.Errorf("client data origin %q is not one of the configured origins as a browser writes it", origin)
+}
+
+// browserOrigin is a configured origin as a browser serialises it (RFC 6454 §6.1): lower-case
+// scheme and host, no default port, no trailing slash.
+func browserOrigin(o string) string {
+	u, err := url.Parse(strings.TrimSuffix(o, "/"))
+	if err != nil {
+		return o
+	}
+	scheme, host := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname())
+	if p := u.Port(); p != "" && !(scheme == "https" && p == "443") && !(scheme == "http" && p == "80") {
+		host = net.JoinHostPort(host, p)
+	} else if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	return scheme + "://" + host
 }

@@ -26,3 +26,30 @@ func TestWA13_StrictClientData(t *testing.T) {
 		}
 	}
 }
+
+// TestWA03_BrowserOriginOfConfiguredOrigins: a configured origin is compared as a browser
+// writes it, so an explicit default port or a capital letter in the configuration does not
+// refuse every ceremony, while a browser's case variant of the origin is still refused.
+func TestWA03_BrowserOriginOfConfiguredOrigins(t *testing.T) {
+	for in, want := range map[string]string{
+		"https://id.example.com:443":  "https://id.example.com",
+		"https://ID.Example.com/":     "https://id.example.com",
+		"http://localhost:80":         "http://localhost",
+		"http://localhost:8080":       "http://localhost:8080",
+		"https://id.example.com:8443": "https://id.example.com:8443",
+		"HTTPS://id.example.com":      "https://id.example.com",
+	} {
+		if got := browserOrigin(in); got != want {
+			t.Errorf("browserOrigin(%q) = %q, want %q", in, got, want)
+		}
+	}
+	s := &Service{cfg: Config{RPOrigins: []string{"https://id.example.com:443"}}}
+	if err := s.exactOrigin("https://id.example.com"); err != nil {
+		t.Errorf("the browser's origin refused for a configured :443: %v", err)
+	}
+	for _, bad := range []string{"https://ID.example.com", "https://id.example.com:443", "https://id.example.com/"} {
+		if s.exactOrigin(bad) == nil {
+			t.Errorf("%q accepted: no browser writes an origin that way", bad)
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
-	"encoding/json"
 	"errors"
 
 	jose "github.com/go-jose/go-jose/v3"
@@ -96,28 +95,16 @@ func (c *Client) allowsAuthMethod(method string) bool {
 		return method == c.AuthMethod
 	}
 }
-func (c *Client) GetRequestURIs() []string                 { return nil }
-func (c *Client) GetJSONWebKeysURI() string                { return c.JWKSURI }
-func (c *Client) GetRequestObjectSigningAlgorithm() string { return "" }
-func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string {
-	if c.AuthSigningAlg == "" {
-		return "RS256"
-	}
-	return c.AuthSigningAlg
-}
+func (c *Client) GetRequestURIs() []string { return nil }
 
-// GetJSONWebKeys is the inline key set in fosite's (go-jose v3) type; nil when there is none
-// or it does not parse (authenticateAssertion refuses the client's assertions then).
-func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet {
-	if c.JWKS == "" {
-		return nil
-	}
-	var set jose.JSONWebKeySet
-	if json.Unmarshal([]byte(c.JWKS), &set) != nil {
-		return nil
-	}
-	return &set
-}
+// The key getters below are read only by fosite's own client authentication and request-object
+// parsing, neither of which Keyward uses (authenticateClient; request objects are refused).
+// They stay empty so that enabling either can never make fosite fetch a client's jwks_uri
+// without the address checks of clientjwks.go.
+func (c *Client) GetJSONWebKeysURI() string                    { return "" }
+func (c *Client) GetRequestObjectSigningAlgorithm() string     { return "" }
+func (c *Client) GetTokenEndpointAuthSigningAlgorithm() string { return "RS256" }
+func (c *Client) GetJSONWebKeys() *jose.JSONWebKeySet          { return nil }
 func (c *Client) displayName() string {
 	if c.Name != "" {
 		return c.Name

@@ -1,6 +1,7 @@
 package oidc
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"net/url"
@@ -45,7 +46,7 @@ func (p *Provider) servePAR(w http.ResponseWriter, r *http.Request) {
 		p.writePARError(w, r, ar, err)
 		return
 	}
-	if perr := p.checkPushed(ar); perr != nil {
+	if perr := p.checkPushed(ctx, ar); perr != nil {
 		p.writePARError(w, r, ar, perr)
 		return
 	}
@@ -62,7 +63,7 @@ func (p *Provider) servePAR(w http.ResponseWriter, r *http.Request) {
 
 // checkPushed applies the authorization endpoint's own rules (decide) to a pushed request now,
 // so a request that would be refused later is refused before it is stored.
-func (p *Provider) checkPushed(ar fosite.AuthorizeRequester) *fosite.RFC6749Error {
+func (p *Provider) checkPushed(ctx context.Context, ar fosite.AuthorizeRequester) *fosite.RFC6749Error {
 	form := ar.GetRequestForm()
 	if raw := form.Get("redirect_uri"); raw == "" || !exactRedirectURI(raw, ar.GetClient().GetRedirectURIs()) {
 		// RFC 9126 §2.4 would let an authenticated client push an unregistered redirect URI;
@@ -80,6 +81,11 @@ func (p *Provider) checkPushed(ar fosite.AuthorizeRequester) *fosite.RFC6749Erro
 	}
 	if _, perr := parseClaims(form.Get("claims")); perr != nil {
 		return perr
+	}
+	if h := form.Get("id_token_hint"); h != "" {
+		if _, err := p.hintSubject(ctx, h); err != nil {
+			return fosite.ErrInvalidRequest.WithHint("id_token_hint is not an ID token issued by this provider.")
+		}
 	}
 	return nil
 }

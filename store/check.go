@@ -18,18 +18,15 @@ var Invariants = []Invariant{
 		WHERE public_key IS NULL OR length(public_key) = 0`},
 	{"session_without_account", `SELECT count(*) FROM sessions s
 		WHERE s.account_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = s.account_id)`},
-	// Tokens are issued to accounts, and no path deletes an account without its tokens.
+	// Tokens a person's sign-in produced name an account, and no path deletes an account
+	// without its tokens. client_credentials tokens have no subject: no person is behind them.
 	{"active_token_without_account", `SELECT count(*) FROM oauth_tokens t
-		WHERE t.kind IN ('access_token', 'refresh_token') AND t.active
+		WHERE t.kind IN ('access_token', 'refresh_token') AND t.active AND t.subject <> ''
 		AND NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = t.subject)`},
 	// Rotation deactivates the presented refresh token and creates its successor, with the
 	// same request id, in one transaction: two live ones mean a fork of the family.
 	{"refresh_family_with_two_active_tokens", `SELECT count(*) FROM (SELECT request_id FROM oauth_tokens
 		WHERE kind = 'refresh_token' AND active GROUP BY request_id HAVING count(*) > 1) f`},
-	// Redeeming a code deactivates it and deletes its PKCE row in one transaction.
-	{"redeemed_code_with_pkce_row", `SELECT count(*) FROM oauth_tokens c
-		JOIN oauth_tokens p ON p.kind = 'pkce' AND p.signature = c.signature
-		WHERE c.kind = 'authorize_code' AND NOT c.active`},
 	{"recovery_code_without_account", `SELECT count(*) FROM recovery_codes r
 		WHERE NOT EXISTS (SELECT 1 FROM accounts a WHERE a.id = r.account_id)`},
 	{"pending_action_without_account", `SELECT count(*) FROM pending_actions p

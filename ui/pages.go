@@ -141,7 +141,7 @@ func (s *Server) consentPage(w http.ResponseWriter, r *http.Request) {
 		v.Scopes = append(v.Scopes, templates.ScopeItem{Name: sc, Description: scopeText[sc]})
 	}
 	// The answer is a redirect to the client: the form's CSP must allow that destination.
-	w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'self' 'nonce-"+nonce(r.Context())+"'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self' "+info.RedirectOrigin+"; frame-ancestors 'none'; base-uri 'none'")
+	w.Header().Set("Content-Security-Policy", contentSecurityPolicy(nonce(r.Context()), []string{info.RedirectOrigin}, nil))
 	s.render(w, r, http.StatusOK, templates.Consent(v))
 }
 

@@ -27,10 +27,11 @@ import (
 // single process, and it costs no write per attempt. When the store cannot answer, the
 // in-memory buckets stand in, so throttling degrades to per-replica instead of off.
 //
-// Keys naming a person never lock the owner out: an "account:" or "email:" key is split into
-// a bucket per (person, IP), with the action's rule, plus a looser bucket per person
-// (accountCap) that only bounds the total an attacker spread over many addresses can try, and
-// refills. Passkey sign-in has no person key at all: its limit is per IP only.
+// Keys naming a person never lock the owner out: every limited request is charged to its
+// address with the action's rule; an "account:" or "email:" key adds only a looser bucket per
+// person (accountCap) that bounds the total an attacker spread over many addresses can try,
+// and refills. Actions without an accountCap (recovery start, passkey sign-in) are limited
+// per address only.
 
 // Limited actions.
 const (
@@ -98,25 +99,18 @@ type bucket struct {
 	rule limitRule
 }
 
-// bucketsFor maps an action's keys to buckets, splitting person keys (see the top comment).
+// bucketsFor maps an action's keys to buckets: the action's rule for each address, and only
+// the looser accountCap for a person (see the top comment).
 func (l *rateLimits) bucketsFor(action string, rule limitRule, keys []string) []bucket {
-	var ip string
-	for _, k := range keys {
-		if strings.HasPrefix(k, "ip:") {
-			ip = k
-		}
-	}
 	var out []bucket
 	for _, k := range keys {
 		if k == "" {
 			continue
 		}
 		if strings.HasPrefix(k, "account:") || strings.HasPrefix(k, "email:") {
-			// A person's key alone would be a bucket anyone can drain for them: it is always
-			// paired with the address, and only an accountCap bounds the person as a whole.
-			if ip != "" {
-				out = append(out, bucket{action + "\x00" + k + "\x00" + ip, rule})
-			}
+			// A person's key with the action's own rule would be a bucket anyone can drain for
+			// them; the address's bucket (every caller passes one) already carries that rule.
+			// Only a looser accountCap bounds the person as a whole, across addresses.
 			if rule.accountCap != nil {
 				out = append(out, bucket{action + "\x00" + k, *rule.accountCap})
 			}

@@ -53,7 +53,7 @@ func TestRT01_TokenBucketRefillsAndNeverLocksOut(t *testing.T) {
 }
 
 // TestRT01_AccountBucketsNeverLockTheOwnerOut: guesses against one account from one address
-// exhaust only that (account, address) bucket; the owner, from their own address, still gets
+// exhaust only that address's bucket; the owner, from their own address, still gets
 // through. Spread over many addresses they reach the looser account-wide cap, which refills
 // continuously: a delay, never a lockout.
 func TestRT01_AccountBucketsNeverLockTheOwnerOut(t *testing.T) {

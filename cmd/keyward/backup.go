@@ -197,6 +197,9 @@ var redoAdvice = map[string]string{
 	"admin.role.removed":          "remove the admin role again",
 	"admin.client.deleted":        "delete the client again",
 	"admin.client.secret_rotated": "rotate the client secret again",
+	"recovery_code.used":          "have the person regenerate their recovery codes (the used one works again)",
+	"recovery_codes.generated":    "have the person regenerate their recovery codes (the replaced set works again)",
+	"email.changed":               "change the account's email address again",
 }
 
 // auditExportLine is the part of an /admin/audit.jsonl line the runbook needs.
@@ -206,6 +209,7 @@ type auditExportLine struct {
 	AccountID    string    `json:"account_id"`
 	CredentialID string    `json:"credential_id"`
 	ClientID     string    `json:"client_id"`
+	Result       string    `json:"result"`
 }
 
 // readAuditExport returns the events of the export later than the restored database's newest
@@ -228,7 +232,9 @@ func readAuditExport(path string, after time.Time) ([]auditExportLine, error) {
 		if err := json.Unmarshal([]byte(line), &e); err != nil || e.Event == "" || e.Time.IsZero() {
 			return nil, fmt.Errorf("%s line %d: not an audit export line (JSON with time and event)", path, n)
 		}
-		if _, ok := redoAdvice[e.Event]; ok && e.Time.After(after) {
+		// Only changes that happened: a refused revocation (result passkey_not_found, …) left
+		// nothing for the restore to undo.
+		if _, ok := redoAdvice[e.Event]; ok && e.Time.After(after) && (e.Result == "" || e.Result == "ok") {
 			out = append(out, e)
 		}
 	}

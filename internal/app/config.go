@@ -292,9 +292,6 @@ func (c Config) Validate() error {
 	if c.Tokens.KeyRetention > 0 && c.Tokens.KeyRetention < c.Tokens.IDTokenTTL {
 		bad("tokens.key_retention", "must be at least tokens.id_token_ttl (%s): a retired key must outlive every ID token it signed", c.Tokens.IDTokenTTL)
 	}
-	if c.Tokens.RefreshTokenMaxLifetime > 0 && c.Tokens.RefreshTokenTTL > c.Tokens.RefreshTokenMaxLifetime {
-		bad("tokens.refresh_token_ttl", "must not exceed tokens.refresh_token_max_lifetime (%s)", c.Tokens.RefreshTokenMaxLifetime)
-	}
 	pos("purge_interval", c.PurgeInterval)
 	pos("recovery.scheduler_interval", c.Recovery.SchedulerInterval)
 	if c.Recovery.SignInPerMinute < 1 || c.Recovery.SignInBurst < 1 {

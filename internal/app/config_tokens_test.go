@@ -16,9 +16,9 @@ func TestConfigCheckCatchesTokenLifetimeConflicts(t *testing.T) {
 	c.Tokens.KeyRetention, c.Tokens.IDTokenTTL = 30*time.Minute, time.Hour
 	c.Tokens.RefreshTokenTTL, c.Tokens.RefreshTokenMaxLifetime = 100*24*time.Hour, 90*24*time.Hour
 	err := c.Validate()
-	for _, key := range []string{"tokens.key_retention", "tokens.refresh_token_ttl"} {
-		if err == nil || !strings.Contains(err.Error(), key) {
-			t.Errorf("Validate did not report %s: %v", key, err)
+	for _, key := range []string{"tokens.key_retention", "tokens.refresh_token_max_lifetime"} {
+		if err == nil || strings.Count(err.Error(), key) != 1 {
+			t.Errorf("Validate did not report %s exactly once: %v", key, err)
 		}
 	}
 }

@@ -226,6 +226,7 @@ func TestBadInput_PAR(t *testing.T) {
 		{"no client authentication", base, clientAuth{ID: o.rp.ID}, 401, "invalid_client"},
 		{"unknown client", with("client_id", "nobody"), clientAuth{ID: "nobody", Secret: "x"}, 401, "invalid_client"},
 		{"response_type token", with("response_type", "token"), authOf(o.rp), 400, "unsupported_response_type"},
+		{"id_token_hint not ours", with("id_token_hint", "not.a.jwt"), authOf(o.rp), 400, "invalid_request"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,10 +14,13 @@ func TestRL02_StoreCheckCommand(t *testing.T) {
 	for _, tc := range []struct {
 		backend  string
 		database func(t *testing.T) string
+		sound    string // rows a healthy installation has: a client_credentials token (no subject)
 		damage   string
 		want     []string
 	}{
 		{"sqlite", func(*testing.T) string { return "" },
+			`INSERT INTO oauth_tokens (kind, signature, request_id, client_id, subject, session_id, active, requested_at, expires_at, request)
+				VALUES ('access_token', 'cc', 'rcc', 'machine', '', '', 1, 0, 0, NULL)`,
 			`PRAGMA foreign_keys = OFF;
 			INSERT INTO credentials (id, account_id, public_key, attestation_type, sign_count, user_present,
 				user_verified, backup_eligible, backup_state, clone_warning, name, created_at, created_ip, created_ua,
@@ -25,6 +28,8 @@ func TestRL02_StoreCheckCommand(t *testing.T) {
 			VALUES (x'01', 'no-such-account', x'02', 'none', 0, 1, 1, 0, 0, 0, '', 0, '', '', 0, '', '')`,
 			[]string{"foreign_key_check", "credential_without_account: 1 rows"}},
 		{"postgres", postgresDSN,
+			`INSERT INTO oauth_tokens (kind, signature, request_id, client_id, subject, session_id, active, requested_at, expires_at, request)
+				VALUES ('access_token', 'cc', 'rcc', 'machine', '', '', true, now(), now() + interval '1 hour', NULL)`,
 			`INSERT INTO accounts (id, email, email_verified, display_name, user_handle, admin, disabled, created_at, updated_at)
 				VALUES ('acc', 'a@example.test', false, 'A', '\x01', false, false, now(), now());
 			INSERT INTO oauth_tokens (kind, signature, request_id, client_id, subject, session_id, active, requested_at, expires_at, request)
@@ -37,14 +42,17 @@ func TestRL02_StoreCheckCommand(t *testing.T) {
 			if _, err := in.run("migrate"); err != nil {
 				t.Fatal(err)
 			}
-			out, err := in.run("store", "check")
-			if err != nil || !strings.Contains(out, tc.backend+" database is sound") {
-				t.Fatalf("store check on a fresh database: %q %v", out, err)
-			}
 			d := in.openDB(t, false)
 			conn, err := d.Conn(t.Context())
 			if err != nil {
 				t.Fatal(err)
+			}
+			if _, err := conn.ExecContext(t.Context(), tc.sound); err != nil {
+				t.Fatalf("%s: %v", tc.sound, err)
+			}
+			out, err := in.run("store", "check")
+			if err != nil || !strings.Contains(out, tc.backend+" database is sound") {
+				t.Fatalf("store check on a sound database: %q %v", out, err)
 			}
 			for _, stmt := range strings.Split(tc.damage, ";") {
 				if _, err := conn.ExecContext(t.Context(), stmt); err != nil {

@@ -168,7 +168,7 @@ func TestSA02_ScheduledActionsTellTheApps(t *testing.T) {
 				t.Fatalf("the app received %d logout tokens, want 1", len(got))
 			}
 			claims := verifiedLogout(t, env, got[0])
-			if claims["sub"] != acct.ID || claims["aud"] != rp.ID || claims["iss"] != env.Issuer || claims["sid"] == "" {
+			if claims["sub"] != acct.ID || claims["aud"] != rp.ID || claims["iss"] != env.Issuer || func() bool { sid, _ := claims["sid"].(string); return sid == "" }() {
 				t.Fatalf("logout token claims %v", claims)
 			}
 			if status, code, _ := refresh(t, rp, env.Issuer, rt); status != http.StatusBadRequest || code != "invalid_grant" {
