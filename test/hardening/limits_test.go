@@ -136,18 +136,31 @@ func TestRL09_InFlightCapsShedWithRetryAfter(t *testing.T) {
 // TestRL09_PerClientCapChargedOnlyAfterAuthentication.
 func TestRL09_NamingAClientDoesNotUseUpItsSlots(t *testing.T) {
 	env := testenv.Start(t, testenv.Options{NoAdmin: true, Configure: func(c *app.Config) {
-		c.Limits.MaxInFlight, c.Limits.MaxInFlightPerIP, c.Limits.MaxInFlightPerClient = 32, 32, 1
+		c.Limits.MaxInFlight, c.Limits.MaxInFlightPerIP, c.Limits.MaxInFlightPerClient = 32, 2, 1
+		c.TrustedProxy = []string{"127.0.0.1", "::1"}
 	}})
 	rp := env.NewRP(testenv.RPOptions{FirstParty: true})
 	env.UpdateClient(rp.ID, func(c *store.Client) { c.GrantTypes = append(c.GrantTypes, "client_credentials") })
-	basic := func(id, secret string) http.Header {
-		return http.Header{"Content-Type": {"application/x-www-form-urlencoded"},
-			"Authorization": {"Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))}}
+	header := func(ip string, kv ...string) http.Header {
+		h := http.Header{"Content-Type": {"application/x-www-form-urlencoded"}, "X-Forwarded-For": {ip}}
+		for i := 0; i+1 < len(kv); i += 2 {
+			h.Set(kv[i], kv[i+1])
+		}
+		return h
 	}
-	// Held open with the client's name but not its secret, and on a page naming it.
-	holdRequest(t, addr(env), "POST", "/oauth2/token", basic(rp.ID, "wrong-secret"))
-	holdRequest(t, addr(env), "POST", "/webauthn/login/begin?client_id="+rp.ID, http.Header{"Content-Type": {"application/json"}})
-	a := do(t, http.MethodPost, env.Issuer+"/oauth2/token", "grant_type=client_credentials", basic(rp.ID, rp.Secret))
+	basic := func(id, secret string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(id+":"+secret))
+	}
+	// A third party holds two requests naming the client: one with its id but not its
+	// secret, one on a page with its client_id in the query.
+	holdRequest(t, addr(env), "POST", "/oauth2/token", header("198.51.100.66", "Authorization", basic(rp.ID, "wrong-secret")))
+	holdRequest(t, addr(env), "POST", "/webauthn/login/begin?client_id="+rp.ID, header("198.51.100.66", "Content-Type", "application/json"))
+	// Both are in the handler once the third party's own address is at its cap of 2.
+	eventually(t, "a third request from the holding address", http.StatusServiceUnavailable, func() answer {
+		return do(t, http.MethodGet, env.Issuer+"/login", "", header("198.51.100.66"))
+	})
+	a := do(t, http.MethodPost, env.Issuer+"/oauth2/token", "grant_type=client_credentials",
+		header("192.0.2.10", "Authorization", basic(rp.ID, rp.Secret)))
 	if a.status != http.StatusOK {
 		t.Fatalf("the client's own request while others hold requests naming it: %d %s, want 200", a.status, a.body)
 	}
