@@ -2,11 +2,9 @@ package idp
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
-	"slices"
 	"time"
 
 	"github.com/keyward/keyward/store"
@@ -44,19 +42,15 @@ func EndCredentialSessions(ctx context.Context, q store.Queries, accountID strin
 		if !bytes.Equal(se.CredentialID, credentialID) {
 			continue
 		}
-		// Tokens name the session id they were issued under; a family id covers ids the
-		// session had before a rotation, should the OIDC side record that instead.
-		for _, id := range slices.Compact([]string{se.ID, cmp.Or(se.Family, se.ID)}) {
-			n, err := q.RevokeOAuthTokensBySession(ctx, id)
-			if err != nil {
-				return nil, 0, err
-			}
-			tokens += n
+		family, n, err := revokeSessionTokens(ctx, q, se)
+		if err != nil {
+			return nil, 0, err
 		}
+		tokens += n
 		if err := q.DeleteSession(ctx, se.ID); err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, 0, err
 		}
-		ended = append(ended, cmp.Or(se.Family, se.ID))
+		ended = append(ended, family)
 	}
 	return ended, tokens, nil
 }

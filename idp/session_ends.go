@@ -3,7 +3,6 @@ package idp
 import (
 	"cmp"
 	"context"
-	"slices"
 	"sync"
 
 	"github.com/keyward/keyward/store"
@@ -64,15 +63,12 @@ func EndAccountSessions(ctx context.Context, q store.Queries, accountID, exceptI
 		if se.ID == exceptID {
 			continue
 		}
-		// Tokens issued before families were recorded name the session id instead.
-		for _, id := range slices.Compact([]string{se.ID, cmp.Or(se.Family, se.ID)}) {
-			n, err := q.RevokeOAuthTokensBySession(ctx, id)
-			if err != nil {
-				return nil, 0, err
-			}
-			tokens += n
+		family, n, err := revokeSessionTokens(ctx, q, se)
+		if err != nil {
+			return nil, 0, err
 		}
-		ended = append(ended, cmp.Or(se.Family, se.ID))
+		tokens += n
+		ended = append(ended, family)
 	}
 	if _, err := q.DeleteAccountSessions(ctx, accountID, exceptID); err != nil {
 		return nil, 0, err
@@ -88,4 +84,14 @@ func sessionFamilies(sessions []store.Session) []string {
 		out = append(out, cmp.Or(se.Family, se.ID))
 	}
 	return out
+}
+
+// revokeSessionTokens revokes every token issued in se's OP session, offline ones included
+// (SA-04), and returns the session's family and how many went. Tokens record the family
+// (oidc/claims.go), which outlives the id rotations of re-authentication; rows from before
+// families existed got family = id in migration 0004.
+func revokeSessionTokens(ctx context.Context, q store.Queries, se store.Session) (string, int, error) {
+	family := cmp.Or(se.Family, se.ID)
+	n, err := q.RevokeOAuthTokensBySession(ctx, family)
+	return family, n, err
 }

@@ -1,12 +1,10 @@
 package idp
 
 import (
-	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
-	"slices"
 
 	"github.com/keyward/keyward/store"
 )
@@ -85,16 +83,10 @@ func (s *Service) EndSession(ctx context.Context, m RequestMeta, accountID, ref 
 		case target.ID == m.SessionID:
 			return errEndOwnSession
 		}
-		// SA-04: the tokens issued in that session die with it (those recorded under the
-		// session id before families existed, too).
-		family = cmp.Or(target.Family, target.ID)
-		tokens := 0
-		for _, id := range slices.Compact([]string{target.ID, family}) {
-			n, err := q.RevokeOAuthTokensBySession(ctx, id)
-			if err != nil {
-				return err
-			}
-			tokens += n
+		// SA-04: the tokens issued in that session die with it.
+		var tokens int
+		if family, tokens, err = revokeSessionTokens(ctx, q, *target); err != nil {
+			return err
 		}
 		if err := q.DeleteSession(ctx, target.ID); errors.Is(err, store.ErrNotFound) {
 			return ErrSessionNotFound.Wrap(err)
@@ -127,29 +119,12 @@ func (s *Service) EndOtherSessions(ctx context.Context, m RequestMeta, accountID
 		audit.reset()
 		// Signing out everywhere is a response to a suspected intruder: the tokens apps got in
 		// those sessions go too (SA-04), offline ones included.
-		rows, err := q.ListSessions(ctx, accountID)
-		if err != nil {
+		var tokens int
+		var err error
+		if ended, tokens, err = EndAccountSessions(ctx, q, accountID, m.SessionID); err != nil {
 			return err
 		}
-		tokens := 0
-		ended = ended[:0]
-		for _, se := range rows {
-			if se.ID == m.SessionID {
-				continue
-			}
-			for _, id := range slices.Compact([]string{se.ID, cmp.Or(se.Family, se.ID)}) {
-				k, err := q.RevokeOAuthTokensBySession(ctx, id)
-				if err != nil {
-					return err
-				}
-				tokens += k
-			}
-			ended = append(ended, cmp.Or(se.Family, se.ID))
-		}
-		n, err := q.DeleteAccountSessions(ctx, accountID, m.SessionID)
-		if err != nil {
-			return err
-		}
+		n := len(ended)
 		e := metaEvent(EventSessionEnded, m)
 		e.AccountID, e.ActorID = accountID, accountID
 		e.Detail = detail(map[string]any{"reason": "other_sessions_ended", "count": n, "tokens_revoked": tokens})

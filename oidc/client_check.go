@@ -77,3 +77,11 @@ func validScopeToken(s string) bool {
 	}
 	return true
 }
+
+// UsesSecret reports whether c authenticates with a client secret, so a secret hash is kept
+// (and rotated) for it: confidential clients that do not use private_key_jwt. The CLI, the
+// console and the config-file sync all decide by it, so a key-authenticated client never
+// keeps a secret that would still be accepted.
+func UsesSecret(c *store.Client) bool {
+	return !c.Public && c.TokenEndpointAuthMethod != AuthPrivateKeyJWT
+}

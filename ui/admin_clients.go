@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/keyward/keyward/idp"
+	"github.com/keyward/keyward/oidc"
 	"github.com/keyward/keyward/store"
 	"github.com/keyward/keyward/templates"
 )
@@ -108,7 +109,7 @@ func (s *Server) adminClientCreate(w http.ResponseWriter, r *http.Request, a *ad
 		return nil
 	}
 	secret := ""
-	if clientUsesSecret(c) {
+	if oidc.UsesSecret(c) {
 		secret = randomToken(32)
 		c.SecretHash = s.op.HashSecret(secret)
 	}
@@ -157,7 +158,7 @@ func (s *Server) adminClientUpdate(w http.ResponseWriter, r *http.Request, a *ad
 	}
 	secret := ""
 	switch {
-	case !clientUsesSecret(&c):
+	case !oidc.UsesSecret(&c):
 		// Public, or authenticated by key: an old secret must stop working.
 		c.SecretHash = nil
 	case len(c.SecretHash) == 0: // it needs a secret now
@@ -197,7 +198,7 @@ func (s *Server) adminClientRotate(w http.ResponseWriter, r *http.Request, a *ad
 	if c.Source == "config" {
 		return errClientReadOnly
 	}
-	if !clientUsesSecret(c) {
+	if !oidc.UsesSecret(c) {
 		return errMalformed.WithMessage("This client has no secret: it is public or authenticates with a key.")
 	}
 	secret := randomToken(32)

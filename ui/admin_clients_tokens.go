@@ -29,12 +29,6 @@ var clientFieldLabels = map[string]string{
 	"frontchannel_logout_session_required": "Front-channel logout",
 }
 
-// clientUsesSecret: public clients have none, and a private_key_jwt client proves itself with
-// its key, so a leftover secret must not also let it in.
-func clientUsesSecret(c *store.Client) bool {
-	return !c.Public && c.TokenEndpointAuthMethod != oidc.AuthPrivateKeyJWT
-}
-
 // readClientTokenFields sets the authentication, token and origin fields of c from the form
 // and returns every problem, each prefixed with its field's label.
 func (s *Server) readClientTokenFields(r *http.Request, c *store.Client) []string {

@@ -61,11 +61,17 @@ func (a stepUpAge) Error() string { return "step-up older than " + time.Duration
 // window so accountFail can answer its max_age.
 func (s *Server) requireRecentAuthFor(b *browserSession, action string) error {
 	window := s.stepUpWindow(action)
-	age := s.now().Sub(b.row.AuthTime)
-	if b.row.AuthTime.IsZero() || age < 0 || age > window {
+	if !s.assertedWithin(b, window) {
 		return errStepUpRequired.Wrap(stepUpAge(window))
 	}
 	return nil
+}
+
+// assertedWithin reports whether b's latest passkey assertion is at most window old. A
+// future AuthTime means the clock went back: it counts as stale, not as fresh for longer.
+func (s *Server) assertedWithin(b *browserSession, window time.Duration) bool {
+	age := s.now().Sub(b.row.AuthTime)
+	return !b.row.AuthTime.IsZero() && age >= 0 && age <= window
 }
 
 // requireStepUp reports whether b's latest assertion is at most maxAge old (0: the default
@@ -79,9 +85,7 @@ func (s *Server) requireStepUp(w http.ResponseWriter, r *http.Request, b *browse
 	if maxAge <= 0 {
 		maxAge = s.recoveryDeps().stepUpMaxAge
 	}
-	age := s.now().Sub(b.row.AuthTime)
-	// A future AuthTime means the clock went back: treat it as stale rather than fresh for longer.
-	if !b.row.AuthTime.IsZero() && age >= 0 && age <= maxAge {
+	if s.assertedWithin(b, maxAge) {
 		return true
 	}
 	writeJSON(w, http.StatusUnauthorized, map[string]any{

@@ -155,16 +155,12 @@ func checkClient(cfg app.Config, c *store.Client) error {
 		AccessTokenFormat: c.AccessTokenFormat, AccessTokenLifetime: c.AccessTokenLifetime,
 		RefreshTokenLifetime: c.RefreshTokenLifetime, IDTokenLifetime: c.IDTokenLifetime, AllowedOrigins: c.AllowedOrigins,
 		FrontchannelLogoutURI: c.FrontchannelLogoutURI, FrontchannelLogoutSessionRequired: c.FrontchannelLogoutSessionRequired}
-	if usesSecret(c) {
+	if oidc.UsesSecret(c) {
 		cc.Secret = strings.Repeat("x", 32) // the CLI makes the secret; only its presence is checked
 	}
 	probe := cfg
 	probe.Clients = []app.ClientConfig{cc}
 	return probe.Validate()
-}
-
-func usesSecret(c *store.Client) bool {
-	return !c.Public && c.TokenEndpointAuthMethod != oidc.AuthPrivateKeyJWT
 }
 
 // newSecret makes a client secret of 256 bits: a keyed hash is then as strong as any slow hash.
@@ -204,7 +200,7 @@ func clientsAdd(ctx context.Context, args []string, stdout io.Writer, environ []
 		return err
 	}
 	var secret string
-	if usesSecret(c) {
+	if oidc.UsesSecret(c) {
 		if secret, c.SecretHash, err = newSecret(ctx, cfg, st); err != nil {
 			return err
 		}
@@ -254,7 +250,7 @@ func clientsUpdate(ctx context.Context, args []string, stdout io.Writer, environ
 	}
 	var secret string
 	switch {
-	case !usesSecret(c):
+	case !oidc.UsesSecret(c):
 		c.SecretHash = nil // a key-authenticated client must not also accept an old secret
 	case len(c.SecretHash) == 0:
 		if secret, c.SecretHash, err = newSecret(ctx, cfg, st); err != nil {

@@ -186,7 +186,7 @@ func (a *App) syncClients(ctx context.Context) error {
 		}
 		c := cc.StoreClient()
 		c.CreatedAt, c.UpdatedAt = now, now
-		if !cc.Public && cc.TokenEndpointAuthMethod != oidc.AuthPrivateKeyJWT {
+		if oidc.UsesSecret(c) {
 			c.SecretHash = a.Provider.HashSecret(secret)
 		}
 		old, err := a.Store.GetClient(ctx, cc.ID)
