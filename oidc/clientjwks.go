@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"sync"
-	"syscall"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
@@ -56,24 +54,14 @@ type jwksEntry struct {
 
 func newJWKSFetcher(now func() time.Time, allowLoopback bool) *jwksFetcher {
 	f := &jwksFetcher{now: now, allowLoopback: allowLoopback, cache: map[string]*jwksEntry{}}
-	dialer := &net.Dialer{Timeout: jwksFetchTimeout, Control: f.checkDial}
-	f.client = &http.Client{
-		Timeout: jwksFetchTimeout,
-		Transport: &http.Transport{
-			// No proxy: the address check must see the real destination.
-			Proxy:                 nil,
-			DialContext:           dialer.DialContext,
-			TLSHandshakeTimeout:   jwksFetchTimeout,
-			ResponseHeaderTimeout: jwksFetchTimeout,
-			MaxIdleConns:          16,
-			IdleConnTimeout:       time.Minute,
-		},
-		CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			if len(via) > jwksMaxRedirects {
-				return errors.New("too many redirects")
-			}
-			return f.checkURL(req.URL)
-		},
+	f.client = newOutboundClient(jwksFetchTimeout, allowLoopback)
+	// Unlike logout tokens, a key set may move (CDNs redirect): a few redirects, each to a URL
+	// this fetcher would fetch directly; the dialer still checks every address.
+	f.client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
+		if len(via) > jwksMaxRedirects {
+			return errors.New("too many redirects")
+		}
+		return f.checkURL(req.URL)
 	}
 	return f
 }
@@ -95,64 +83,6 @@ func isLoopbackHost(h string) bool {
 	}
 	a, err := netip.ParseAddr(h)
 	return err == nil && a.IsLoopback()
-}
-
-// checkDial runs on the resolved address of every connection, redirects and DNS rebinding
-// included.
-func (f *jwksFetcher) checkDial(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return err
-	}
-	a := ap.Addr().Unmap()
-	if a.IsLoopback() && f.allowLoopback {
-		return nil
-	}
-	if !publicAddress(a) {
-		return fmt.Errorf("jwks_uri resolves to a non-public address %s", a)
-	}
-	return nil
-}
-
-// nonPublic are ranges IsPrivate and IsGlobalUnicast let through but that reach no public
-// host, or reach an IPv4 host by translation (which is then checked as IPv4).
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),      // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),  // RFC 6598 carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),   // RFC 6890 IETF protocol assignments
-	netip.MustParsePrefix("198.18.0.0/15"),  // RFC 2544 benchmarking
-	netip.MustParsePrefix("240.0.0.0/4"),    // reserved
-	netip.MustParsePrefix("fec0::/10"),      // deprecated site-local
-	netip.MustParsePrefix("64:ff9b:1::/48"), // RFC 8215 local-use NAT64
-}
-
-// publicAddress reports whether a connection to a may leave the operator's network: not
-// loopback, private, link-local, shared, reserved or multicast. An IPv6 address that embeds
-// an IPv4 one (NAT64 64:ff9b::/96, 6to4 2002::/16, IPv4-compatible ::a.b.c.d) is judged by
-// the IPv4 address it reaches.
-func publicAddress(a netip.Addr) bool {
-	a = a.Unmap()
-	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() {
-		return false // ::1 and :: before they are read as embedding 0.0.0.x below
-	}
-	if a.Is6() {
-		b := a.As16()
-		switch {
-		case netip.MustParsePrefix("64:ff9b::/96").Contains(a), netip.MustParsePrefix("::/96").Contains(a):
-			return publicAddress(netip.AddrFrom4([4]byte{b[12], b[13], b[14], b[15]}))
-		case netip.MustParsePrefix("2002::/16").Contains(a):
-			return publicAddress(netip.AddrFrom4([4]byte{b[2], b[3], b[4], b[5]}))
-		}
-	}
-	if !a.IsGlobalUnicast() || a.IsPrivate() || a.IsLoopback() {
-		return false
-	}
-	for _, p := range nonPublic {
-		if p.Contains(a) {
-			return false
-		}
-	}
-	return true
 }
 
 // get returns uri's key set from the cache, fetching it when absent or older than the TTL.

@@ -39,14 +39,15 @@ func testJWKS(t *testing.T, private bool) string {
 // management listener, a metadata service or an internal host, whatever its name resolves to.
 func TestJWKSURINoSSRF(t *testing.T) {
 	prod := newJWKSFetcher(time.Now, false)
+	check := outboundDialCheck(false) // the Control of prod's dialer
 	for _, addr := range []string{"127.0.0.1:9090", "[::1]:443", "10.1.2.3:443", "172.16.0.1:443", "192.168.1.1:443",
 		"169.254.169.254:80", "[fe80::1]:443", "0.0.0.0:443", "100.64.0.1:443", "[::ffff:127.0.0.1]:443", "224.0.0.1:443", "[fd00::1]:443"} {
-		if err := prod.checkDial("tcp", addr, nil); err == nil {
+		if err := check("tcp", addr, nil); err == nil {
 			t.Errorf("dial to %s allowed, want refused", addr)
 		}
 	}
 	for _, addr := range []string{"93.184.216.34:443", "[2606:4700::6810:85e5]:443"} {
-		if err := prod.checkDial("tcp", addr, nil); err != nil {
+		if err := check("tcp", addr, nil); err != nil {
 			t.Errorf("dial to public %s refused: %v", addr, err)
 		}
 	}
