@@ -32,6 +32,9 @@ type Client struct {
 	RequirePAR bool
 	// tokens: per-client token lifetimes and access token format (client_tokens.go).
 	tokens clientTokens
+	// inlineKeys parses JWKS once per built client (the client cache keeps it for seconds),
+	// not on every assertion.
+	inlineKeys clientKeySet
 }
 
 func toFositeClient(c *store.Client) *Client {
@@ -66,7 +69,7 @@ func toFositeClient(c *store.Client) *Client {
 		Name: c.Name, FirstParty: c.FirstParty, IDTokenSignedAlg: alg,
 		PostLogoutURIs: c.PostLogoutRedirectURIs, BackchannelURI: c.BackchannelLogoutURI, AuthMethod: auth,
 		JWKS: c.JWKS, JWKSURI: c.JWKSURI, AuthSigningAlg: c.TokenEndpointAuthSigningAlg, RequirePAR: c.RequirePAR,
-		tokens: tokensOf(c),
+		tokens: tokensOf(c), inlineKeys: lazyClientJWKS(c.JWKS),
 	}
 }
 

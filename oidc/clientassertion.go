@@ -120,7 +120,7 @@ func (p *Provider) verifyWithClientKeys(ctx context.Context, c *Client, tok *jwt
 	var err error
 	switch {
 	case c.JWKS != "":
-		set, err = parseClientJWKS([]byte(c.JWKS))
+		set, err = c.inlineKeys()
 	case c.JWKSURI != "":
 		set, err = p.jwks.get(ctx, c.JWKSURI, false)
 	default:

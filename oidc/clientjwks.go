@@ -156,6 +156,14 @@ func (f *jwksFetcher) fetch(ctx context.Context, uri string) (*jose.JSONWebKeySe
 	return parseClientJWKS(body)
 }
 
+// clientKeySet returns a client's parsed inline key set.
+type clientKeySet = func() (*jose.JSONWebKeySet, error)
+
+// lazyClientJWKS parses raw on first use and remembers the outcome.
+func lazyClientJWKS(raw string) clientKeySet {
+	return sync.OnceValues(func() (*jose.JSONWebKeySet, error) { return parseClientJWKS([]byte(raw)) })
+}
+
 // parseClientJWKS reads a client's key set; private key material is refused outright, since
 // a client that publishes its private key can no longer be told apart from anyone else.
 func parseClientJWKS(raw []byte) (*jose.JSONWebKeySet, error) {
