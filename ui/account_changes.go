@@ -123,7 +123,15 @@ func pendingText(pc idp.PendingChange) string {
 // them, so an owner who did not ask for one sees at once what to cancel.
 func (s *Server) pendingBannerFor(ctx context.Context, accountID string) string {
 	pending, err := s.idp.PendingChanges(ctx, accountID)
-	if err != nil || len(pending) == 0 {
+	if err != nil {
+		return ""
+	}
+	return pendingBanner(pending)
+}
+
+// pendingBanner is the banner text for changes already loaded ("" for none).
+func pendingBanner(pending []idp.PendingChange) string {
+	if len(pending) == 0 {
 		return ""
 	}
 	text := "Pending on your account: " + pendingText(pending[0]) + ", taking effect " + pending[0].DueAt.Format(timeFormat)

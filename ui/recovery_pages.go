@@ -74,7 +74,7 @@ func (s *Server) securityView(ctx context.Context, b *browserSession) (templates
 	if v.UnusedCodes, err = s.idp.UnusedRecoveryCodes(ctx, b.row.AccountID); err != nil {
 		return v, err
 	}
-	v.Banner = s.pendingBannerFor(ctx, b.row.AccountID)
+	v.Banner = pendingBanner(pending)
 	return v, nil
 }
 
