@@ -91,30 +91,16 @@ func (p *Provider) EndSession(ctx context.Context, sessionID string) error {
 // endSession revokes and queues for one session (or family) and reports whether it queued
 // any back-channel logout message.
 func (p *Provider) endSession(ctx context.Context, sessionID string) (bool, error) {
-	family := sessionID
-	switch row, err := p.st.GetSession(ctx, sessionID); {
-	case err == nil:
-		family = familyOf(row.Family, row.ID)
-	case !errors.Is(err, store.ErrNotFound):
-		return false, fmt.Errorf("oidc: end session: %w", err)
-	}
-	clients, err := p.st.ListClients(ctx)
+	rows, err := p.sessionGrantRows(ctx, sessionID)
 	if err != nil {
 		return false, fmt.Errorf("oidc: end session: %w", err)
 	}
 	queued := false
-	for i := range clients {
-		c := toFositeClient(&clients[i])
-		key := sessionGrantsKey(family, c.GetID())
-		// A read first: most clients have nothing in this session, and a write transaction
-		// per client would hold the writer for nothing.
-		if _, err := p.st.GetOAuthToken(ctx, kindSessionGrants, key); errors.Is(err, store.ErrNotFound) {
-			continue
-		} else if err != nil {
-			return queued, fmt.Errorf("oidc: end session: %w", err)
-		}
+	for _, row := range rows {
+		c := row.client
 		err := store.WithTx(ctx, p.st, func(q store.Queries) error {
-			t, err := q.GetOAuthToken(ctx, kindSessionGrants, key)
+			// Read again inside the transaction: a grant issued since the scan is revoked too.
+			t, err := q.GetOAuthToken(ctx, kindSessionGrants, row.key)
 			if err != nil {
 				return err
 			}
@@ -133,26 +119,68 @@ func (p *Provider) endSession(ctx context.Context, sessionID string) (bool, erro
 					return err
 				}
 			}
-			if err := q.DeleteOAuthToken(ctx, kindSessionGrants, key); err != nil {
+			if err := q.DeleteOAuthToken(ctx, kindSessionGrants, row.key); err != nil {
 				return err
 			}
-			if c.BackchannelURI == "" {
+			if c.BackchannelLogoutURI == "" {
 				return nil
 			}
 			now := p.now().UTC()
 			// The message, not a signed token: the token is signed at each attempt (outbox.go).
-			return q.EnqueueLogout(ctx, &store.LogoutMessage{ID: randomID(), ClientID: c.GetID(), URI: c.BackchannelURI,
+			return q.EnqueueLogout(ctx, &store.LogoutMessage{ID: randomID(), ClientID: c.ID, URI: c.BackchannelLogoutURI,
 				SID: g.SID, Subject: t.Subject, Status: store.LogoutPending, NextAttemptAt: now, CreatedAt: now, UpdatedAt: now})
 		})
 		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
-			return queued, fmt.Errorf("oidc: end session for client %s: %w", c.GetID(), err)
+			return queued, fmt.Errorf("oidc: end session for client %s: %w", c.ID, err)
 		}
-		queued = queued || c.BackchannelURI != ""
+		queued = queued || c.BackchannelLogoutURI != ""
 	}
 	return queued, nil
+}
+
+// grantRow is one client's record of the grants issued in an OP session family.
+type grantRow struct {
+	client *store.Client
+	key    string
+	grants sessionGrants
+}
+
+// sessionGrantRows finds, for the OP session sessionID (or a family whose rows are gone), the
+// clients that were issued grants in its family, with their grant records: what both
+// front- and back-channel logout start from. It only reads.
+func (p *Provider) sessionGrantRows(ctx context.Context, sessionID string) ([]grantRow, error) {
+	family := sessionID
+	switch row, err := p.st.GetSession(ctx, sessionID); {
+	case err == nil:
+		family = familyOf(row.Family, row.ID)
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, err
+	}
+	clients, err := p.st.ListClients(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var rows []grantRow
+	for i := range clients {
+		key := sessionGrantsKey(family, clients[i].ID)
+		// One read per client: most clients have nothing in this session.
+		t, err := p.st.GetOAuthToken(ctx, kindSessionGrants, key)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		var g sessionGrants
+		if err := json.Unmarshal(t.Request, &g); err != nil {
+			return nil, fmt.Errorf("decode session grants: %w", err)
+		}
+		rows = append(rows, grantRow{client: &clients[i], key: key, grants: g})
+	}
+	return rows, nil
 }
 
 // EndSessionFamilies is EndSession for OP sessions idp has already ended and deleted (a

@@ -2,8 +2,6 @@ package oidc
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"net/netip"
 	"net/url"
@@ -30,33 +28,15 @@ type FrontchannelLogout struct {
 // this depends on. A client that got nothing in this session is not listed, so the page never
 // tells one app about a session it was not part of.
 func (p *Provider) FrontchannelLogouts(ctx context.Context, sessionID string) ([]FrontchannelLogout, error) {
-	family := sessionID
-	switch row, err := p.st.GetSession(ctx, sessionID); {
-	case err == nil:
-		family = familyOf(row.Family, row.ID)
-	case !errors.Is(err, store.ErrNotFound):
-		return nil, fmt.Errorf("oidc: front-channel logout: %w", err)
-	}
-	clients, err := p.st.ListClients(ctx)
+	rows, err := p.sessionGrantRows(ctx, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("oidc: front-channel logout: %w", err)
 	}
 	var out []FrontchannelLogout
-	for i := range clients {
-		c := &clients[i]
+	for _, row := range rows {
+		c := row.client
 		if c.FrontchannelLogoutURI == "" {
 			continue
-		}
-		t, err := p.st.GetOAuthToken(ctx, kindSessionGrants, sessionGrantsKey(family, c.ID))
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("oidc: front-channel logout: %w", err)
-		}
-		var g sessionGrants
-		if err := json.Unmarshal(t.Request, &g); err != nil {
-			return nil, fmt.Errorf("oidc: decode session grants: %w", err)
 		}
 		u, err := url.Parse(c.FrontchannelLogoutURI)
 		if err != nil {
@@ -67,7 +47,7 @@ func (p *Provider) FrontchannelLogouts(ctx context.Context, sessionID string) ([
 		if c.FrontchannelLogoutSessionRequired {
 			q := u.Query()
 			q.Set("iss", p.cfg.Issuer)
-			q.Set("sid", g.SID)
+			q.Set("sid", row.grants.SID)
 			u.RawQuery = q.Encode()
 		}
 		name := c.Name
